@@ -1,0 +1,48 @@
+"""Timing, table, JSON and plot helpers shared by the benchmark scripts."""
+import json
+import os
+import platform
+import statistics
+import time
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def median_seconds(fn, repeats, warmup=3):
+    """Median wall time of `fn()` over `repeats` calls, after `warmup` calls.
+
+    `fn` must block until its result is ready (e.g. call `.numpy()`).
+    """
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def print_table(rows, columns):
+    """Prints a list of dicts as an aligned text table with the given columns."""
+    cells = [[str(row[c]) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
+    for r in cells:
+        print("  ".join(v.rjust(w) for v, w in zip(r, widths)))
+
+
+def write_json(name, rows, **metadata):
+    """Writes rows plus machine metadata to results/<name>.json; returns the path."""
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    path = os.path.join(RESULTS_DIR, f"{name}.json")
+    info = {"machine": platform.machine(), "cpus": os.cpu_count(),
+            "python": platform.python_version(), **metadata}
+    with open(path, "w") as f:
+        json.dump({"metadata": info, "rows": rows}, f, indent=2)
+    return path
+
+
+def plot_path(name):
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    return os.path.join(RESULTS_DIR, f"{name}.png")

@@ -1,0 +1,119 @@
+// WtaHash and WtaBuckets: CUDA functors.
+//
+// The GPU kernels cannot report a bad index without a host sync, so they
+// follow the documented safe behaviour instead: a window entry outside
+// [0, D) never wins (like NaN), and a table whose codes are outside
+// [0, window_size) gets bucket -1. Nothing is read out of bounds.
+#if GOOGLE_CUDA
+#define EIGEN_USE_GPU
+
+#include "cc/kernels/wta_hash.h"
+#include "tensorflow/core/framework/register_types.h"
+#include "tensorflow/core/util/gpu_kernel_helper.h"
+
+namespace tensorflow {
+namespace wta {
+
+using GPUDevice = Eigen::GpuDevice;
+
+namespace {
+
+constexpr int kThreadsPerBlock = 256;
+
+int BlocksFor(int64_t work) {
+  const int64_t blocks = (work + kThreadsPerBlock - 1) / kThreadsPerBlock;
+  return static_cast<int>(blocks < 65535 ? blocks : 65535);
+}
+
+template <typename T>
+__global__ void WtaHashKernel(const T* __restrict__ x,
+                              const int32_t* __restrict__ windows,
+                              int64_t batch, int64_t dim, int64_t num_hashes,
+                              int64_t window_size, int32_t* __restrict__ codes) {
+  const int64_t total = batch * num_hashes;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+       i < total; i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t b = i / num_hashes;
+    const int64_t m = i - b * num_hashes;
+    const T* row = x + b * dim;
+    const int32_t* window = windows + m * window_size;
+    int32_t best = kNeverWinsKey;
+    int32_t code = 0;
+    for (int64_t k = 0; k < window_size; ++k) {
+      const int32_t column = window[k];
+      const int32_t key = (column >= 0 && column < dim)
+                              ? OrderKey(static_cast<float>(row[column]))
+                              : kNeverWinsKey;
+      if (k == 0 || key > best) {
+        best = key;
+        code = static_cast<int32_t>(k);
+      }
+    }
+    codes[i] = code;
+  }
+}
+
+__global__ void WtaBucketsKernel(const int32_t* __restrict__ codes,
+                                 int64_t total_buckets, int32_t window_size,
+                                 int32_t codes_per_table,
+                                 int32_t* __restrict__ buckets) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+       i < total_buckets; i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int32_t* table_codes = codes + i * codes_per_table;
+    int32_t bucket = 0;
+    for (int32_t j = codes_per_table - 1; j >= 0; --j) {
+      const int32_t code = table_codes[j];
+      if (code < 0 || code >= window_size) {
+        bucket = kInvalidBucket;
+        break;
+      }
+      bucket = bucket * window_size + code;
+    }
+    buckets[i] = bucket;
+  }
+}
+
+}  // namespace
+
+namespace functor {
+
+template <typename T>
+struct WtaHash<GPUDevice, T> {
+  void operator()(OpKernelContext* ctx, typename TTypes<T>::ConstMatrix x,
+                  TTypes<int32_t>::ConstMatrix windows,
+                  TTypes<int32_t>::Matrix codes) {
+    const int64_t total = codes.size();
+    if (total == 0) return;
+    OP_REQUIRES_OK(
+        ctx, GpuLaunchKernel(WtaHashKernel<T>, BlocksFor(total),
+                             kThreadsPerBlock, 0, ctx->eigen_gpu_device().stream(),
+                             x.data(), windows.data(), x.dimension(0),
+                             x.dimension(1), windows.dimension(0),
+                             windows.dimension(1), codes.data()));
+  }
+};
+
+template <>
+void WtaBuckets<GPUDevice>::operator()(OpKernelContext* ctx,
+                                       TTypes<int32_t>::ConstMatrix codes,
+                                       int32_t window_size,
+                                       int32_t codes_per_table,
+                                       TTypes<int32_t>::Matrix buckets) {
+  const int64_t total = buckets.size();
+  if (total == 0) return;
+  OP_REQUIRES_OK(
+      ctx, GpuLaunchKernel(WtaBucketsKernel, BlocksFor(total), kThreadsPerBlock,
+                           0, ctx->eigen_gpu_device().stream(), codes.data(),
+                           total, window_size, codes_per_table, buckets.data()));
+}
+
+#define DEFINE_GPU_WTA_HASH(T) template struct WtaHash<GPUDevice, T>;
+TF_CALL_float(DEFINE_GPU_WTA_HASH);
+TF_CALL_half(DEFINE_GPU_WTA_HASH);
+TF_CALL_bfloat16(DEFINE_GPU_WTA_HASH);
+
+}  // namespace functor
+}  // namespace wta
+}  // namespace tensorflow
+
+#endif  // GOOGLE_CUDA
