@@ -8,6 +8,6 @@ extras="${1:-}"
 python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet "tensorflow==2.21.*" "setuptools>=69" wheel
+.venv/bin/python -m pip install --quiet "tensorflow==2.21.*" "setuptools>=77" wheel
 # The build needs TensorFlow's headers: reuse the one just installed.
 .venv/bin/python -m pip install --quiet --no-build-isolation ".${extras:+[$extras]}"

@@ -59,29 +59,14 @@ void HashRows(typename TTypes<T>::ConstMatrix x,
   }
 }
 
-// Hashes rows [first_row, first_row + kTileRows) clipped to the batch;
-// `keys` is scratch of D * kTileRows.
-template <typename T>
-void HashTile(typename TTypes<T>::ConstMatrix x,
-              TTypes<int32_t>::ConstMatrix windows,
-              TTypes<int32_t>::Matrix codes, int64_t first_row,
-              int32_t* keys) {
-  const int64_t dim = x.dimension(1);
-  const int64_t num_hashes = windows.dimension(0);
-  const int64_t window_size = windows.dimension(1);
-  const int64_t rows = std::min<int64_t>(kTileRows, x.dimension(0) - first_row);
-  for (int64_t j = 0; j < kTileRows; ++j) {
-    if (j < rows) {
-      const T* row = &x(first_row + j, 0);
-      for (int64_t d = 0; d < dim; ++d) {
-        keys[d * kTileRows + j] = OrderKey(static_cast<float>(row[d]));
-      }
-    } else {
-      for (int64_t d = 0; d < dim; ++d) keys[d * kTileRows + j] = 0;
-    }
-  }
+// Argmax over every window for one tile of transposed keys [D, kTileRows]:
+// writes tile_codes[m * kTileRows + j] for lane j. Built for AVX2 and for the
+// baseline ISA; the loader picks the one this CPU supports.
+__attribute__((target_clones("avx2", "default"))) void TileArgmax(
+    const int32_t* keys, const int32_t* windows, int64_t num_hashes,
+    int64_t window_size, int32_t* tile_codes) {
   for (int64_t m = 0; m < num_hashes; ++m) {
-    const int32_t* window = &windows(m, 0);
+    const int32_t* window = windows + m * window_size;
     int32_t best[kTileRows];
     int32_t code[kTileRows];
     const int32_t* first = keys + static_cast<int64_t>(window[0]) * kTileRows;
@@ -98,7 +83,37 @@ void HashTile(typename TTypes<T>::ConstMatrix x,
         code[j] = wins ? kk : code[j];
       }
     }
-    for (int64_t j = 0; j < rows; ++j) codes(first_row + j, m) = code[j];
+    for (int j = 0; j < kTileRows; ++j) tile_codes[m * kTileRows + j] = code[j];
+  }
+}
+
+// Hashes rows [first_row, first_row + kTileRows) clipped to the batch;
+// `scratch` holds D * kTileRows keys then M * kTileRows codes.
+template <typename T>
+void HashTile(typename TTypes<T>::ConstMatrix x,
+              TTypes<int32_t>::ConstMatrix windows,
+              TTypes<int32_t>::Matrix codes, int64_t first_row,
+              int32_t* scratch) {
+  const int64_t dim = x.dimension(1);
+  const int64_t num_hashes = windows.dimension(0);
+  const int64_t rows = std::min<int64_t>(kTileRows, x.dimension(0) - first_row);
+  int32_t* keys = scratch;
+  int32_t* tile_codes = scratch + dim * kTileRows;
+  for (int64_t j = 0; j < kTileRows; ++j) {
+    if (j < rows) {
+      const T* row = &x(first_row + j, 0);
+      for (int64_t d = 0; d < dim; ++d) {
+        keys[d * kTileRows + j] = OrderKey(static_cast<float>(row[d]));
+      }
+    } else {
+      for (int64_t d = 0; d < dim; ++d) keys[d * kTileRows + j] = 0;
+    }
+  }
+  TileArgmax(keys, windows.data(), num_hashes, windows.dimension(1), tile_codes);
+  for (int64_t j = 0; j < rows; ++j) {
+    for (int64_t m = 0; m < num_hashes; ++m) {
+      codes(first_row + j, m) = tile_codes[m * kTileRows + j];
+    }
   }
 }
 
@@ -128,9 +143,9 @@ struct WtaHash<CPUDevice, T> {
     WorkerPool(ctx)->ParallelFor(
         num_tiles, kTileRows * (2 * dim + work_per_row),
         [&](int64_t begin, int64_t end) {
-          std::vector<int32_t> keys(dim * kTileRows);
+          std::vector<int32_t> scratch((dim + num_hashes) * kTileRows);
           for (int64_t tile = begin; tile < end; ++tile) {
-            HashTile<T>(x, windows, codes, tile * kTileRows, keys.data());
+            HashTile<T>(x, windows, codes, tile * kTileRows, scratch.data());
           }
         });
   }
