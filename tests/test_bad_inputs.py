@@ -97,3 +97,18 @@ def test_code_outside_window(bad_code):
 def test_bad_window_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         tf_wta.wta_windows(seed=0, **kwargs)
+
+
+def test_shape_functions_reject_bad_static_shapes():
+    @tf.function
+    def hash_rank3():
+        return raw_ops.wta_hash(tf.ones([2, 3, 4]), tf.zeros([2, 2], tf.int32))
+
+    @tf.function
+    def buckets_not_divisible():
+        return raw_ops.wta_buckets(tf.zeros([2, 10], tf.int32), window_size=4, codes_per_table=3)
+
+    with pytest.raises(ValueError, match="must be rank 2"):
+        hash_rank3()
+    with pytest.raises(ValueError, match="evenly divisible by 3"):
+        buckets_not_divisible()

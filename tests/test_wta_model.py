@@ -1,0 +1,74 @@
+"""WTAModel + WTADense output layer: fit, evaluate, sparse updates, labels."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tf_wta
+from model_helpers import compile_for_classes, dataset, output_model, prototype_data
+
+
+def test_fit_on_candidates_then_predict_exact():
+    x, y = prototype_data(500, 32, 4096, seed=1)
+    model = compile_for_classes(output_model(500, 32, num_candidates=32, rebuild_every=20),
+                                keras.optimizers.SGD(0.5))
+    history = model.fit(dataset(x, y), epochs=4, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    logits = model.predict(x, verbose=0)
+    assert logits.shape == (4096, 500)
+    assert np.mean(np.argmax(logits, axis=1) == y) > 0.8
+    _, accuracy = model.evaluate(dataset(x, y), verbose=0)
+    assert accuracy > 0.8
+
+
+def test_training_touches_only_candidate_rows():
+    x, y = prototype_data(300, 16, 64, seed=2)
+    model = compile_for_classes(output_model(300, 16, num_candidates=8), keras.optimizers.SGD(0.1))
+    model.build((None, 16))
+    layer = model.layers[-1]
+    before = layer.kernel.numpy().copy()
+    model.fit(x[:4], y[:4], batch_size=4, epochs=1, verbose=0)
+    changed = np.flatnonzero(np.any(layer.kernel.numpy() != before, axis=1))
+    assert set(y[:4]) <= set(changed)
+    assert len(changed) <= 4 * 8
+
+
+def test_labels_out_of_range_are_a_clear_error():
+    model = compile_for_classes(output_model(50, 8))
+    x = np.zeros((4, 8), np.float32)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be < units=50"):
+        model.fit(x, np.array([1, 2, 50, 3], np.int32), verbose=0)
+
+
+def test_wta_model_needs_a_wta_output():
+    inputs = keras.Input((8,))
+    model = tf_wta.WTAModel(inputs, keras.layers.Dense(4)(inputs))
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="single output must be a WTADense"):
+        model.fit(np.zeros((4, 8), np.float32), np.zeros(4, np.int32), verbose=0)
+
+
+def test_lazy_adam_updates_only_selected_rows():
+    x, y = prototype_data(400, 16, 64, seed=3)
+    model = compile_for_classes(output_model(400, 16, num_candidates=8),
+                                tf_wta.LazyAdam(0.01))
+    model.build((None, 16))
+    layer = model.layers[-1]
+    model.fit(x[:8], y[:8], batch_size=8, epochs=1, verbose=0)  # creates the slots
+    before = layer.kernel.numpy().copy()
+    model.fit(x[8:16], y[8:16], batch_size=8, epochs=1, verbose=0)
+    changed = np.flatnonzero(np.any(layer.kernel.numpy() != before, axis=1))
+    assert set(y[8:16]) <= set(changed) and len(changed) <= 8 * 8
+
+
+def test_lazy_adam_matches_adam_on_the_rows_it_updates():
+    variable = keras.Variable(np.ones((6, 3), np.float32))
+    reference = keras.Variable(np.ones((6, 3), np.float32))
+    lazy, dense = tf_wta.LazyAdam(0.1), keras.optimizers.Adam(0.1)
+    values = tf.constant([[1.0, 2.0, 3.0], [0.5, 0.5, 0.5], [1.0, 1.0, 1.0]])
+    sparse = tf.IndexedSlices(values, tf.constant([4, 1, 4]), tf.constant([6, 3]))
+    lazy.apply_gradients([(sparse, variable)])
+    dense.apply_gradients([(tf.convert_to_tensor(sparse), reference)])
+    np.testing.assert_allclose(variable.numpy(), reference.numpy(), rtol=1e-6)
+    untouched = [0, 2, 3, 5]
+    np.testing.assert_array_equal(variable.numpy()[untouched], 1.0)

@@ -1,0 +1,90 @@
+"""WTADense models saved as .keras files and exported SavedModels, reloaded in
+fresh processes; and training under MirroredStrategy."""
+import numpy as np
+
+from model_helpers import (compile_for_classes, dataset, output_model, prototype_data,
+                           run_python)
+import keras
+import tf_wta
+
+
+def trained_output_model():
+    x, y = prototype_data(200, 16, 512, seed=4)
+    model = compile_for_classes(output_model(200, 16, num_candidates=16, rebuild_every=5))
+    model.fit(dataset(x, y), epochs=1, verbose=0)
+    return model, x
+
+
+def test_keras_file_reloads_in_a_fresh_process(tmp_path):
+    model, x = trained_output_model()
+    model.save(tmp_path / "model.keras")
+    np.save(tmp_path / "x.npy", x[:32])
+    np.save(tmp_path / "expected.npy", model.predict(x[:32], verbose=0))
+    layer = model.layers[-1]
+    np.save(tmp_path / "index.npy", layer.sorted_units.numpy())
+    run_python(
+        "import keras, numpy as np, tf_wta\n"
+        "model = keras.saving.load_model('model.keras')\n"
+        "assert type(model).__name__ == 'WTAModel', type(model)\n"
+        "layer = model.layers[-1]\n"
+        "np.testing.assert_array_equal(layer.sorted_units.numpy(), np.load('index.npy'))\n"
+        "out = model.predict(np.load('x.npy'), verbose=0)\n"
+        "np.testing.assert_array_equal(out, np.load('expected.npy'))\n"
+        "x = np.load('x.npy'); y = np.argmax(out, axis=1)\n"
+        "model.fit(x, y, epochs=1, verbose=0)  # training resumes after loading\n",
+        cwd=tmp_path)
+
+
+def test_exported_output_model_serves_with_stock_ops(tmp_path):
+    model, x = trained_output_model()
+    model.export(str(tmp_path / "exported"), verbose=False)
+    np.save(tmp_path / "x.npy", x[:32])
+    np.save(tmp_path / "expected.npy", model.predict(x[:32], verbose=0))
+    # The exact inference path is a plain matmul: no tf_wta import needed.
+    run_python(
+        "import numpy as np, tensorflow as tf\n"
+        "served = tf.saved_model.load('exported')\n"
+        "out = served.serve(tf.constant(np.load('x.npy'))).numpy()\n"
+        "np.testing.assert_allclose(out, np.load('expected.npy'), rtol=1e-6, atol=1e-6)\n",
+        cwd=tmp_path)
+
+
+def test_exported_hidden_model_reloads_after_import_tf_wta(tmp_path):
+    x, y = prototype_data(10, 16, 256, seed=5)
+    model = keras.Sequential([keras.Input((16,)),
+                              tf_wta.WTADense(64, activation="relu", mode="hidden",
+                                              num_candidates=16, seed=0),
+                              keras.layers.Dense(10)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=1, verbose=0)
+    model.export(str(tmp_path / "exported"), verbose=False)
+    np.save(tmp_path / "x.npy", x[:32])
+    np.save(tmp_path / "expected.npy", model.predict(x[:32], verbose=0))
+    run_python(
+        "import numpy as np, tensorflow as tf, tf_wta\n"
+        "served = tf.saved_model.load('exported')\n"
+        "out = served.serve(tf.constant(np.load('x.npy'))).numpy()\n"
+        "np.testing.assert_allclose(out, np.load('expected.npy'), rtol=1e-6, atol=1e-6)\n",
+        cwd=tmp_path)
+
+
+def test_trains_under_mirrored_strategy_on_two_cpus(tmp_path):
+    run_python(
+        "import sys; sys.path.insert(0, %r)\n"
+        "import tensorflow as tf\n"
+        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+        "tf.config.set_logical_device_configuration(\n"
+        "    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
+        "import keras, numpy as np, tf_wta\n"
+        "from model_helpers import compile_for_classes, dataset, output_model, prototype_data\n"
+        "strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])\n"
+        "x, y = prototype_data(300, 16, 1024, seed=6)\n"
+        "with strategy.scope():\n"
+        "    model = compile_for_classes(output_model(300, 16, num_candidates=16,\n"
+        "                                             rebuild_every=4), keras.optimizers.SGD(0.5))\n"
+        "history = model.fit(dataset(x, y), epochs=3, verbose=0)\n"
+        "assert history.history['loss'][-1] < history.history['loss'][0], history.history\n"
+        "layer = model.layers[-1]\n"
+        "assert int(layer.step.numpy()) == 3 * 16, layer.step.numpy()\n"
+        "print('ok')\n" % str(__import__('pathlib').Path(__file__).parent),
+        cwd=tmp_path)

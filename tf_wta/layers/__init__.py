@@ -1,0 +1,4 @@
+"""Keras 3 layers built on the tf_wta ops."""
+from tf_wta.layers.wta_dense import WTADense
+
+__all__ = ["WTADense"]
