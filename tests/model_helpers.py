@@ -21,9 +21,9 @@ def prototype_data(num_classes, dim, num_examples, noise=0.5, seed=0):
 
 
 def output_model(num_classes, dim, **layer_kwargs):
-    """A WTAModel: one hidden Dense layer, then a WTADense output layer."""
+    """A WTAModel: a linear Dense layer, then a WTADense output layer."""
     inputs = keras.Input((dim,))
-    hidden = keras.layers.Dense(dim, activation="relu")(inputs)
+    hidden = keras.layers.Dense(dim)(inputs)
     outputs = tf_wta.WTADense(num_classes, **{"seed": 0, **layer_kwargs})(hidden)
     return tf_wta.WTAModel(inputs, outputs)
 

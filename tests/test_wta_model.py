@@ -9,16 +9,16 @@ from model_helpers import compile_for_classes, dataset, output_model, prototype_
 
 
 def test_fit_on_candidates_then_predict_exact():
-    x, y = prototype_data(500, 32, 4096, seed=1)
-    model = compile_for_classes(output_model(500, 32, num_candidates=32, rebuild_every=20),
-                                keras.optimizers.SGD(0.5))
-    history = model.fit(dataset(x, y), epochs=4, verbose=0)
-    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    x, y = prototype_data(500, 64, 8192, noise=1.0, seed=1)
+    model = compile_for_classes(output_model(500, 64, num_candidates=32, rebuild_every=20),
+                                keras.optimizers.SGD(1.0))
+    history = model.fit(dataset(x, y), epochs=3, verbose=0)
+    assert history.history["loss"][-1] < 0.9 * history.history["loss"][0]
     logits = model.predict(x, verbose=0)
-    assert logits.shape == (4096, 500)
-    assert np.mean(np.argmax(logits, axis=1) == y) > 0.8
+    assert logits.shape == (8192, 500)
     _, accuracy = model.evaluate(dataset(x, y), verbose=0)
-    assert accuracy > 0.8
+    assert accuracy == pytest.approx(np.mean(np.argmax(logits, axis=1) == y))
+    assert accuracy > 0.4  # chance: 0.002
 
 
 def test_training_touches_only_candidate_rows():

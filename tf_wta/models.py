@@ -35,7 +35,7 @@ class WTAModel(keras.Model):
                 raise ValueError(
                     "WTAModel's single output must be a WTADense(mode='output') layer, got "
                     f"outputs {self.outputs}; use keras.Model for other models")
-            features = keras.Model(self.inputs, layer.input, name=f"{self.name}_features")
+            features = keras.Model(self.input, layer.input, name=f"{self.name}_features")
             self._wta_parts_cache = (features, layer)
         return self._wta_parts_cache
 

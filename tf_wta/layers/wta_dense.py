@@ -148,10 +148,15 @@ class WTADense(keras.layers.Layer):
             "float32")
 
     def _state(self, name, shape, initializer, dtype="int32"):
-        # Every replica computes the same state from mirrored weights, so the
-        # first replica's value is kept.
-        return self.add_weight(name=name, shape=shape, initializer=initializer, dtype=dtype,
-                               trainable=False, aggregation="only_first_replica")
+        # Hash state is updated inside tf.cond in the training step. Under a
+        # tf.distribute strategy each replica keeps its own copy (on-read
+        # sync: no cross-replica sync inside control flow); every replica
+        # computes the same values from the mirrored weights, and reads from
+        # outside the replicas (saving) take the first replica's copy.
+        # Assigned to an attribute, the variable is tracked as the layer's.
+        return keras.Variable(keras.initializers.get(initializer), shape=shape, dtype=dtype,
+                              trainable=False, aggregation="only_first_replica",
+                              synchronization="on_read", name=name)
 
     def hash_buckets(self, vectors):
         """Bucket keys of vectors in every table: float [n, D] -> int32 [n, L]."""
