@@ -6,15 +6,19 @@ import tensorflow as tf
 import tf_wta
 
 
-def prototype_data(num_classes, dim, num_examples, noise=0.5, seed=0):
+def prototype_data(num_classes, dim, num_examples, noise=0.5, seed=0, sample_seed=None):
     """Examples drawn around random unit-norm class prototypes.
 
+    `seed` fixes the prototypes, `sample_seed` (default: seed) the examples,
+    so a test split shares the classes of its training split.
     Returns:
       (x float32 [num_examples, dim], y int32 [num_examples]).
     """
     rng = np.random.default_rng(seed)
     prototypes = rng.standard_normal((num_classes, dim))
     prototypes /= np.linalg.norm(prototypes, axis=1, keepdims=True)
+    if sample_seed is not None:
+        rng = np.random.default_rng([seed, sample_seed])
     y = rng.integers(0, num_classes, num_examples).astype(np.int32)
     x = prototypes[y] + noise * rng.standard_normal((num_examples, dim)) / np.sqrt(dim)
     return x.astype(np.float32), y
