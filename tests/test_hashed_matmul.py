@@ -192,7 +192,8 @@ def test_gradient_in_graph_mode():
         return tf.gradients(tf.reduce_sum(tf_wta.hashed_matmul(x, w, indices, bias)), w)[0]
 
     ours = grad()
-    theirs = gradients(tf_reference, x, weights, indices, bias, np.ones(indices.shape, np.float32))[1]
+    upstream = np.ones(indices.shape, np.float32)
+    theirs = gradients(tf_reference, x, weights, indices, bias, upstream)[1]
     np.testing.assert_allclose(dense(ours), dense(theirs), rtol=1e-5, atol=1e-5)
 
 
