@@ -50,7 +50,7 @@ __global__ void HashedMatmulKernel(const T* __restrict__ x,
                                    int64_t num_candidates, int64_t dim,
                                    int64_t num_units, T* __restrict__ out) {
   const int lane = threadIdx.x % kWarpSize;
-  const int64_t warps = static_cast<int64_t>(gridDim.x) * blockDim.x / kWarpSize;
+  const int64_t warps = int64_t{gridDim.x} * blockDim.x / kWarpSize;
   for (int64_t pair =
            (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) /
            kWarpSize;
