@@ -3,6 +3,11 @@
 //
 // Functor declarations shared by the CPU (hashed_matmul.cc) and CUDA
 // (hashed_matmul.cu.cc) kernels.
+//
+// The gradient op groups pairs by unit itself (rather than a tf.unique in
+// Python): the CPU forward needs the same grouping to read each selected row
+// once, and on the GPU one cub sort gives both the distinct units and each
+// unit's pairs, so the aggregated rows cost no extra pass over the data.
 #ifndef TF_WTA_CC_KERNELS_HASHED_MATMUL_H_
 #define TF_WTA_CC_KERNELS_HASHED_MATMUL_H_
 
