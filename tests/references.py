@@ -22,3 +22,15 @@ def wta_buckets(codes, window_size, codes_per_table):
     grouped = codes.reshape(batch, num_hashes // codes_per_table, codes_per_table)
     powers = window_size ** np.arange(codes_per_table, dtype=np.int64)
     return (grouped * powers).sum(axis=-1).astype(np.int32)
+
+
+def hashed_matmul(x, weights, indices, bias=None):
+    """out[b, c] = x[b] . weights[i] + bias[i] with i = indices[b, c]; 0 where i == -1."""
+    x = np.asarray(x, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    indices = np.asarray(indices)
+    safe = np.maximum(indices, 0)
+    out = np.einsum("bd,bcd->bc", x, weights[safe])
+    if bias is not None:
+        out += np.asarray(bias, dtype=np.float64)[safe]
+    return np.where(indices >= 0, out, 0.0)

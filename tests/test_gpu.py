@@ -43,3 +43,70 @@ def test_gpu_out_of_range_code_gives_bucket_minus_one():
     with tf.device("/GPU:0"):
         buckets = tf_wta.wta_buckets(codes, 4, 2)
     np.testing.assert_array_equal(buckets.numpy(), [[4, -1], [5, -1]])
+
+
+def hashed_matmul_case(rng, batch, dim, units, candidates, dtype):
+    x = rng.standard_normal((batch, dim)).astype(dtype)
+    weights = rng.standard_normal((units, dim)).astype(dtype)
+    bias = rng.standard_normal(units).astype(dtype)
+    indices = rng.integers(-1, units, (batch, candidates)).astype(np.int32)
+    indices[0, :3] = indices[0, 3]  # duplicates within a row and across rows
+    indices[-1, :2] = indices[0, 3]
+    return x, weights, indices, bias
+
+
+def hashed_matmul_gradients(x, weights, indices, bias, upstream):
+    x, weights, bias = tf.Variable(x), tf.Variable(weights), tf.Variable(bias)
+    with tf.GradientTape() as tape:
+        out = tf_wta.hashed_matmul(x, weights, indices, bias)
+        loss = tf.reduce_sum(out * upstream)
+    return [out] + tape.gradient(loss, [x, weights, bias])
+
+
+@pytest.mark.parametrize("dtype,tolerance", [(np.float32, 1e-4), (np.float64, 1e-10)])
+@pytest.mark.parametrize("batch,dim,units,candidates",
+                         [(1, 1, 1, 1), (7, 33, 5, 9), (64, 257, 3000, 32),
+                          (256, 1280, 100_000, 128)])
+def test_gpu_hashed_matmul_matches_cpu_and_reference(batch, dim, units, candidates, dtype,
+                                                     tolerance):
+    rng = np.random.default_rng(dim)
+    x, weights, indices, bias = hashed_matmul_case(rng, batch, dim, units, candidates, dtype)
+    upstream = rng.standard_normal(indices.shape).astype(dtype)
+    with tf.device("/GPU:0"):
+        gpu = hashed_matmul_gradients(x, weights, indices, bias, upstream)
+    with tf.device("/CPU:0"):
+        cpu = hashed_matmul_gradients(x, weights, indices, bias, upstream)
+    np.testing.assert_allclose(gpu[0].numpy(), references.hashed_matmul(x, weights, indices, bias),
+                               rtol=tolerance, atol=tolerance)
+    for name, ours, theirs in zip(["out", "x", "weights", "bias"], gpu, cpu):
+        if isinstance(ours, tf.IndexedSlices):
+            np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())
+            ours, theirs = ours.values, theirs.values
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=tolerance, atol=tolerance,
+                                   err_msg=name)
+
+
+def test_gpu_hashed_matmul_empty_inputs():
+    with tf.device("/GPU:0"):
+        empty_batch = tf_wta.hashed_matmul(tf.zeros([0, 3]), tf.ones([5, 3]),
+                                           tf.zeros([0, 4], tf.int32))
+        _, grad_x, grad_w, _ = hashed_matmul_gradients(
+            np.ones([2, 3], np.float32), np.ones([5, 3], np.float32), np.zeros([2, 0], np.int32),
+            np.zeros(5, np.float32), np.zeros([2, 0], np.float32))
+    assert empty_batch.shape == (0, 4)
+    np.testing.assert_array_equal(grad_x.numpy(), np.zeros([2, 3]))
+    assert grad_w.indices.shape == (0,)
+
+
+def test_gpu_out_of_range_index_is_treated_like_minus_one():
+    indices = tf.constant([[0, 5, -2, 1], [2**31 - 1, -(2**31), -1, 1]], tf.int32)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    weights = np.ones([5, 3], np.float32)
+    with tf.device("/GPU:0"):
+        out, grad_x, grad_w, grad_b = hashed_matmul_gradients(
+            x, weights, indices, np.zeros(5, np.float32), np.ones([2, 4], np.float32))
+    np.testing.assert_allclose(out.numpy(), [[3, 0, 0, 3], [0, 0, 0, 12]])
+    np.testing.assert_allclose(grad_x.numpy(), np.ones([2, 3]) * [[2], [1]])
+    np.testing.assert_array_equal(grad_w.indices.numpy(), [0, 1])
+    np.testing.assert_allclose(grad_w.values.numpy(), [x[0], x[0] + x[1]])
+    np.testing.assert_allclose(grad_b.values.numpy(), [1, 2])

@@ -63,3 +63,18 @@ def _register_gradients():
     # one gives None rather than an error.
     tf.no_gradient("WtaHash")
     tf.no_gradient("WtaBuckets")
+    tf.no_gradient("WtaHashedMatmulGrad")
+    tf.RegisterGradient("WtaHashedMatmul")(_hashed_matmul_grad)
+
+
+def _hashed_matmul_grad(op, grad):
+    """Dense gradient for x; one IndexedSlices row per distinct unit for the
+    weights and the bias (duplicate selections summed in the op, so an
+    optimizer updates each touched row once); None for the indices."""
+    x, weights, indices, bias = op.inputs
+    grad_x, units, weight_rows, bias_rows = _library.wta_hashed_matmul_grad(
+        x, weights, indices, grad)
+    return [grad_x,
+            tf.IndexedSlices(weight_rows, units, tf.shape(weights)),
+            None,
+            tf.IndexedSlices(bias_rows, units, tf.shape(bias))]

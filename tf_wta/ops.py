@@ -1,6 +1,6 @@
-"""The public op API: Winner-Take-All hashing.
+"""The public op API: Winner-Take-All hashing and the hashed matmul.
 
-Data flows x -> wta_hash -> wta_buckets -> (index lookup). Every function
+Data flows x -> wta_hash -> wta_buckets -> (index lookup) -> hashed_matmul. Every function
 checks what it can see before building the op (a ValueError naming the
 argument); the kernels check the rest at run time (InvalidArgumentError).
 """
@@ -10,6 +10,7 @@ import tensorflow as tf
 from tf_wta._ops import load_ops
 
 _HASHABLE_DTYPES = (tf.float32, tf.float16, tf.bfloat16)
+_MATMUL_DTYPES = (tf.float32, tf.float64)
 _INT32_MAX = 2**31 - 1
 
 
@@ -125,3 +126,54 @@ def wta_buckets(codes, window_size, codes_per_table, name=None):
             f"per row, got codes of shape {codes.shape}")
     return load_ops().wta_buckets(codes, window_size=window_size,
                                   codes_per_table=codes_per_table, name=name)
+
+
+def hashed_matmul(x, weights, indices, bias=None, name=None):
+    """Dot products of each row of x with the weight rows its indices select.
+
+    `out[b, c] = x[b] . weights[indices[b, c]] + bias[indices[b, c]]`, and 0
+    where `indices[b, c] == -1` (an empty candidate slot: no gradient either).
+    Exact: accumulates in the input dtype, no reduced precision.
+
+    Gradients: dense for x; `tf.IndexedSlices` for weights and bias holding
+    one row per distinct selected unit (duplicates summed, no -1 row), so a
+    sparse optimizer such as SGD touches only those rows; None for indices.
+
+    Args:
+      x: [B, D] float32 or float64.
+      weights: [N, D] of the dtype of x, one row per unit.
+      indices: [B, C] int32 in [-1, N), e.g. from the index lookup. On the CPU
+        a value outside [-1, N) is an InvalidArgumentError; on the GPU, where
+        checking costs a host sync, it is treated like -1 (output 0, no
+        gradient) and never read.
+      bias: optional [N] of the dtype of x.
+      name: optional op name.
+    Returns:
+      [B, C] of the dtype of x.
+    Raises:
+      ValueError: a rank, dtype or statically known size does not fit.
+      tf.errors.InvalidArgumentError: at run time, for what only the kernel
+        sees (sizes of an unknown shape, index values).
+    """
+    x = _matrix(x, "x", _MATMUL_DTYPES)
+    weights = _matrix(weights, "weights", (x.dtype,))
+    indices = _matrix(indices, "indices", (tf.int32,))
+    if not x.shape[1:].is_compatible_with(weights.shape[1:]):
+        raise ValueError(f"x and weights must have the same number of columns D, got x of "
+                         f"shape {x.shape} and weights of shape {weights.shape}")
+    if not x.shape[:1].is_compatible_with(indices.shape[:1]):
+        raise ValueError(f"indices must have one row per row of x, got indices of shape "
+                         f"{indices.shape} and x of shape {x.shape}")
+    if bias is None:
+        bias = tf.zeros(tf.shape(weights)[:1], x.dtype)
+    else:
+        bias = tf.convert_to_tensor(bias)
+        if bias.dtype != x.dtype:
+            raise ValueError(f"bias must have dtype {x.dtype.name} (the dtype of x), "
+                             f"got {bias.dtype.name}")
+        if bias.shape.rank is not None and bias.shape.rank != 1:
+            raise ValueError(f"bias must be a rank-1 tensor, got shape {bias.shape}")
+        if not bias.shape.is_compatible_with(weights.shape[:1]):
+            raise ValueError(f"bias must have one entry per row of weights, got bias of "
+                             f"shape {bias.shape} and weights of shape {weights.shape}")
+    return load_ops().wta_hashed_matmul(x, weights, indices, bias, name=name)
