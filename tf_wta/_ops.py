@@ -63,3 +63,6 @@ def _register_gradients():
     # one gives None rather than an error.
     tf.no_gradient("WtaHash")
     tf.no_gradient("WtaBuckets")
+    # The index ops return integer ids: nothing to differentiate.
+    tf.no_gradient("WtaBuildIndex")
+    tf.no_gradient("WtaQueryIndex")
