@@ -113,3 +113,12 @@ def test_recall_of_the_exact_argmax_unit():
     best = np.argmax(queries @ weights.T, axis=1)
     recall = np.mean([b in c for b, c in zip(best, candidates)])
     assert recall >= 0.9, recall
+
+
+def test_entries_in_no_bucket_are_accepted_and_never_match():
+    """The GPU build stores an out-of-range unit bucket as 2**31 - 1 (no
+    bucket); the CPU query accepts such an index and matches nothing there."""
+    index = tf_wta.Index(tf.constant([[0, 2, 2**31 - 1], [1, 1, 2**31 - 1]]),
+                         tf.constant([[0, 2, 1], [0, 1, 2]]), tf.constant(3))
+    candidates = tf_wta.query_index([[0, 1], [2, 2]], index, 3)
+    np.testing.assert_array_equal(candidates.numpy(), [[0, 1, -1], [2, -1, -1]])
