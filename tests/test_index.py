@@ -122,3 +122,13 @@ def test_entries_in_no_bucket_are_accepted_and_never_match():
                          tf.constant([[0, 2, 1], [0, 1, 2]]), tf.constant(3))
     candidates = tf_wta.query_index([[0, 1], [2, 2]], index, 3)
     np.testing.assert_array_equal(candidates.numpy(), [[0, 1, -1], [2, -1, -1]])
+
+
+def test_unchecked_query_gives_the_same_candidates():
+    rng = np.random.default_rng(9)
+    unit_buckets = random_buckets(rng, 2000, 10, 30)
+    query_buckets = random_buckets(rng, 25, 10, 30)
+    index = tf_wta.build_index(unit_buckets, 30)
+    np.testing.assert_array_equal(
+        tf_wta.query_index(query_buckets, index, 40, check_index=False).numpy(),
+        references.query_index(unit_buckets, query_buckets, 40))

@@ -166,3 +166,16 @@ def test_bad_query_settings_in_the_raw_op():
 def test_bad_num_buckets(num_buckets, match):
     with pytest.raises(ValueError, match=match):
         tf_wta.build_index(tf.zeros([3, 2], tf.int32), num_buckets)
+
+
+def test_unchecked_corrupted_index_is_never_read_out_of_bounds():
+    index = small_index()
+    units = index.sorted_units.numpy()
+    units[:, 1] = [2**31 - 1, -7, 4]
+    keys = index.sorted_buckets.numpy()[:, ::-1].copy()  # not sorted either
+    bad = index._replace(sorted_buckets=tf.constant(keys), sorted_units=tf.constant(units))
+    candidates = tf_wta.query_index(tf.ones([5, 3], tf.int32), bad, 4, check_index=False)
+    assert candidates.shape == (5, 4)
+    assert np.all((candidates.numpy() >= -1) & (candidates.numpy() < 4))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="sorted_units"):
+        tf_wta.query_index(tf.ones([5, 3], tf.int32), bad, 4)

@@ -219,7 +219,10 @@ void WtaQueryIndex<CPUDevice>::operator()(
             if (max_bucket_size >= 0) last = std::min(last, first + max_bucket_size);
             const int32_t* units = &sorted_units(t, 0);
             for (int64_t i = first; i < last; ++i) {
-              if (s->counts[units[i]]++ == 0) s->touched.push_back(units[i]);
+              const int32_t unit = units[i];
+              // Only reachable with check_index=false and a corrupted index.
+              if (static_cast<uint32_t>(unit) >= static_cast<uint64_t>(num_units)) continue;
+              if (s->counts[unit]++ == 0) s->touched.push_back(unit);
             }
           }
           SelectTop(num_tables, num_candidates, s, &candidates(b, 0));
@@ -243,7 +246,7 @@ bool BadIndexEntry(const int32_t* keys, const int32_t* units, int64_t i,
 }
 
 // O(L * N) check that the index tensors are what WtaBuildIndex writes, so a
-// corrupted index gives an error rather than a wrong result or a bad read.
+// corrupted index gives an error rather than a wrong result.
 absl::Status CheckIndex(thread::ThreadPool* pool, const Tensor& sorted_buckets,
                         const Tensor& sorted_units, int64_t num_buckets) {
   const int64_t num_tables = sorted_buckets.dim_size(0);
@@ -252,14 +255,31 @@ absl::Status CheckIndex(thread::ThreadPool* pool, const Tensor& sorted_buckets,
   const int32_t* units = sorted_units.flat<int32_t>().data();
   const int64_t size = num_tables * num_units;
   std::atomic<int64_t> first(size);
-  pool->ParallelFor(num_tables, 4 * num_units, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      const int32_t* table_keys = keys + t * num_units;
-      const int32_t* table_units = units + t * num_units;
-      for (int64_t i = 0; i < num_units; ++i) {
-        if (BadIndexEntry(table_keys, table_units, i, num_units, num_buckets)) {
+  // A branch-free pass over each block (it vectorises); only a bad block is
+  // searched for its first bad entry.
+  constexpr int64_t kBlock = 4096;
+  const int64_t blocks_per_table = (num_units + kBlock - 1) / kBlock;
+  pool->ParallelFor(num_tables * blocks_per_table, 3 * kBlock, [&](int64_t begin, int64_t end) {
+    for (int64_t block = begin; block < end; ++block) {
+      const int64_t t = block / blocks_per_table;
+      const int64_t lo = (block % blocks_per_table) * kBlock;
+      const int64_t hi = std::min(num_units, lo + kBlock);
+      const int32_t* k = keys + t * num_units;
+      const int32_t* u = units + t * num_units;
+      const int32_t n = static_cast<int32_t>(num_units);
+      const int32_t nb = static_cast<int32_t>(num_buckets);
+      int32_t bad = BadIndexEntry(k, u, lo, num_units, num_buckets);
+      for (int64_t i = lo + 1; i < hi; ++i) {
+        const int32_t key = k[i], previous_key = k[i - 1];
+        const int32_t unit = u[i], previous_unit = u[i - 1];
+        bad |= (unit < 0) | (unit >= n) | (key < 0) | ((key >= nb) & (key != kNoBucket)) |
+               (previous_key > key) | ((previous_key == key) & (previous_unit >= unit));
+      }
+      if (!bad) continue;
+      for (int64_t i = lo; i < hi; ++i) {
+        if (BadIndexEntry(k, u, i, num_units, num_buckets)) {
           AtomicMin(&first, t * num_units + i);
-          return;
+          break;
         }
       }
     }
@@ -340,6 +360,7 @@ class WtaQueryIndexOp : public OpKernel {
   explicit WtaQueryIndexOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("num_candidates", &num_candidates_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("max_bucket_size", &max_bucket_size_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("check_index", &check_index_));
     OP_REQUIRES(ctx, num_candidates_ >= 0,
                 errors::InvalidArgument("num_candidates must be >= 0, got ",
                                         num_candidates_));
@@ -368,6 +389,10 @@ class WtaQueryIndexOp : public OpKernel {
                     "[L, N], got ", sorted_buckets.shape().DebugString(), " and ",
                     sorted_units.shape().DebugString()));
     const int64_t num_tables = sorted_buckets.dim_size(0);
+    OP_REQUIRES(ctx, sorted_buckets.dim_size(1) <= INT32_MAX,
+                errors::InvalidArgument("sorted_buckets has ", sorted_buckets.dim_size(1),
+                                        " units (columns); unit ids are int32, so at "
+                                        "most 2**31 - 1 fit"));
     OP_REQUIRES(ctx, query_buckets.dim_size(1) == num_tables,
                 errors::InvalidArgument(
                     "query_buckets has ", query_buckets.dim_size(1),
@@ -383,8 +408,10 @@ class WtaQueryIndexOp : public OpKernel {
                       bad % std::max<int64_t>(num_tables, 1), "] = ",
                       query_buckets.flat<int32_t>()(std::max<int64_t>(bad, 0)),
                       " is outside [0, num_buckets=", num_buckets, ")"));
-      OP_REQUIRES_OK(ctx, CheckIndex(WorkerPool(ctx), sorted_buckets, sorted_units,
-                                     num_buckets));
+      if (check_index_) {
+        OP_REQUIRES_OK(ctx, CheckIndex(WorkerPool(ctx), sorted_buckets, sorted_units,
+                                       num_buckets));
+      }
     }
     Tensor* candidates = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(
@@ -400,6 +427,7 @@ class WtaQueryIndexOp : public OpKernel {
  private:
   int64_t num_candidates_;
   int64_t max_bucket_size_;
+  bool check_index_;
 };
 
 }  // namespace

@@ -45,6 +45,7 @@ REGISTER_OP("WtaQueryIndex")
     .Output("candidates: int32")
     .Attr("num_candidates: int >= 0")
     .Attr("max_bucket_size: int = -1")
+    .Attr("check_index: bool = true")
     .SetShapeFn([](InferenceContext* c) {
       int64_t num_candidates;
       TF_RETURN_IF_ERROR(c->GetAttr("num_candidates", &num_candidates));
@@ -70,6 +71,9 @@ sorted_buckets, sorted_units, num_buckets: an index from WtaBuildIndex.
 candidates: [B, num_candidates] int32 in [-1, N).
 max_bucket_size: if >= 1, a bucket contributes only its first max_bucket_size
   units in unit-id order; -1 (the default) means no cap.
+check_index: whether the CPU kernel checks that the index is sorted and in
+  range (O(L * N) per call); without the check a corrupted index gives wrong
+  candidates but is never read out of bounds. The GPU kernel never checks.
 )doc");
 
 }  // namespace wta
