@@ -3,7 +3,8 @@
     python benchmarks/bench_index.py [--repeats 5]
 
 build_index is compared with a stable tf.argsort of each table; query_index
-(B=256, C=128) with dense collision counting (B x N per table) and
+(B=256, C=128; with and without the O(L*N) index check, with and without a
+bucket cap) with dense collision counting (B x N per table) and
 tf.math.top_k, where the [B, N] counts fit in memory (N=100,000). Prints a
 table, writes benchmarks/results/index.json and index.png. Both methods run
 as tf.functions in the same process; compare ratios across machines.
@@ -64,23 +65,26 @@ def run(repeats):
         ours = timed(lambda: build(unit_buckets).sorted_units.numpy(), repeats)
         pure = timed(lambda: pure_tf_build(unit_buckets)[1].numpy(), repeats)
         rows.append({"op": "build_index", "N": num_units, "L": NUM_TABLES,
-                     "num_buckets": num_buckets, "B": "", "cap": "", "stock_tf_ms": pure,
+                     "num_buckets": num_buckets, "B": "", "cap": "", "checked": "yes",
+                     "stock_tf_ms": pure,
                      "tf_wta_ms": ours, "speedup": round(pure / ours, 1)})
 
         # Queries made like units, so each collides with ~L * N / num_buckets entries.
         query_buckets = tf.constant(rng.integers(0, num_buckets, (BATCH, NUM_TABLES), np.int32))
-        for cap in (None, 128):
-            query = tf.function(lambda q, cap=cap: tf_wta.query_index(
-                q, index, NUM_CANDIDATES, max_bucket_size=cap), jit_compile=False)
+        for cap, check in ((None, True), (None, False), (128, False)):
+            query = tf.function(lambda q, cap=cap, check=check: tf_wta.query_index(
+                q, index, NUM_CANDIDATES, max_bucket_size=cap, check_index=check),
+                jit_compile=False)
             candidates = query(query_buckets).numpy()
             ours = timed(lambda: query(query_buckets).numpy(), repeats)
             pure = ""
-            if cap is None and num_units <= DENSE_QUERY_MAX_UNITS:
+            if cap is None and check and num_units <= DENSE_QUERY_MAX_UNITS:
                 np.testing.assert_array_equal(
                     candidates, pure_tf_query(query_buckets, unit_buckets).numpy())
                 pure = timed(lambda: pure_tf_query(query_buckets, unit_buckets).numpy(), repeats)
             rows.append({"op": "query_index", "N": num_units, "L": NUM_TABLES,
                          "num_buckets": num_buckets, "B": BATCH, "cap": cap or "none",
+                         "checked": "yes" if check else "no",
                          "stock_tf_ms": pure, "tf_wta_ms": ours,
                          "speedup": round(pure / ours, 1) if pure else ""})
     return rows
@@ -92,17 +96,17 @@ def plot(rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['op']}\nN={r['N']:,} nb={r['num_buckets']}"
-              + (f"\nB={r['B']} cap={r['cap']}" if r["B"] else "") for r in rows]
-    positions = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(11, 4.5))
-    ax.bar(positions - 0.2, [r["stock_tf_ms"] or 0 for r in rows], 0.4,
-           label="stock TF (argsort / dense counts + top_k)")
-    ax.bar(positions + 0.2, [r["tf_wta_ms"] for r in rows], 0.4, label="tf_wta")
-    ax.set_xticks(positions, labels, fontsize=7)
-    ax.set_yscale("log")
-    ax.set_ylabel("median ms per call (CPU)")
-    ax.set_title(f"Bucket index, L={NUM_TABLES} tables, C={NUM_CANDIDATES}")
+    labels = [f"{r['op'].split('_')[0]} N={r['N']:,} nb={r['num_buckets']}"
+              + (f" cap={r['cap']} check={r['checked']}" if r["B"] else "") for r in rows]
+    positions = np.arange(len(rows))[::-1]
+    fig, ax = plt.subplots(figsize=(9, 6))
+    ax.barh(positions + 0.2, [r["stock_tf_ms"] or 0 for r in rows], 0.4,
+            label="stock TF (argsort / dense counts + top_k)")
+    ax.barh(positions - 0.2, [r["tf_wta_ms"] for r in rows], 0.4, label="tf_wta")
+    ax.set_yticks(positions, labels, fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("median ms per call (CPU)")
+    ax.set_title(f"Bucket index, L={NUM_TABLES} tables, queries B={BATCH} C={NUM_CANDIDATES}")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
