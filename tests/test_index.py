@@ -65,9 +65,10 @@ def test_build_is_a_stable_sort_of_each_table(num_buckets):
 def test_index_lives_in_variables_and_is_queried_in_a_tf_function():
     rng = np.random.default_rng(5)
     num_units, num_tables, num_buckets = 700, 6, 9
-    variables = tf_wta.Index(tf.Variable(tf.zeros([num_tables, num_units], tf.int32), trainable=False),
-                             tf.Variable(tf.zeros([num_tables, num_units], tf.int32), trainable=False),
-                             tf.Variable(1, trainable=False))
+    variables = tf_wta.Index(
+        tf.Variable(tf.zeros([num_tables, num_units], tf.int32), trainable=False),
+        tf.Variable(tf.zeros([num_tables, num_units], tf.int32), trainable=False),
+        tf.Variable(1, trainable=False))
 
     @tf.function
     def rebuild(unit_buckets):

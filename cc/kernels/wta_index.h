@@ -33,7 +33,8 @@ namespace functor {
 // On the CPU, unit_buckets must already hold keys in [0, num_buckets).
 template <typename Device>
 struct WtaBuildIndex {
-  void operator()(OpKernelContext* ctx, TTypes<int32_t>::ConstMatrix unit_buckets,
+  void operator()(OpKernelContext* ctx,
+                  TTypes<int32_t>::ConstMatrix unit_buckets,
                   int32_t num_buckets, TTypes<int32_t>::Matrix sorted_buckets,
                   TTypes<int32_t>::Matrix sorted_units);
 };
@@ -45,10 +46,12 @@ struct WtaBuildIndex {
 // index must already be valid and every query key in [0, num_buckets).
 template <typename Device>
 struct WtaQueryIndex {
-  void operator()(OpKernelContext* ctx, TTypes<int32_t>::ConstMatrix query_buckets,
+  void operator()(OpKernelContext* ctx,
+                  TTypes<int32_t>::ConstMatrix query_buckets,
                   TTypes<int32_t>::ConstMatrix sorted_buckets,
-                  TTypes<int32_t>::ConstMatrix sorted_units, int32_t num_buckets,
-                  int64_t max_bucket_size, TTypes<int32_t>::Matrix candidates);
+                  TTypes<int32_t>::ConstMatrix sorted_units,
+                  int32_t num_buckets, int64_t max_bucket_size,
+                  TTypes<int32_t>::Matrix candidates);
 };
 
 }  // namespace functor
