@@ -192,13 +192,15 @@ def query_index(query_buckets, index, num_candidates, max_bucket_size=None, chec
         naming the bad entry. Pass False in a hot loop when the index comes
         straight from `build_index`: a corrupted index then gives wrong
         candidates but is never read out of bounds. The GPU kernel never
-        checks.
+        checks (a unit id outside [0, N) is skipped there too).
       name: optional op name.
     Returns:
       int32 [B, C] unit ids in [-1, N).
     Raises:
       ValueError: a wrong dtype, rank, table count or argument that is
         visible before the op runs.
+      InvalidArgumentError: (at run time, CPU) a query key out of range, a
+        table-count or shape mismatch, or an invalid index.
     """
     num_candidates = _positive_int(num_candidates, "num_candidates", minimum=0)
     if max_bucket_size is None:
