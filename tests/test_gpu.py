@@ -110,3 +110,61 @@ def test_gpu_out_of_range_index_is_treated_like_minus_one():
     np.testing.assert_array_equal(grad_w.indices.numpy(), [0, 1])
     np.testing.assert_allclose(grad_w.values.numpy(), [x[0], x[0] + x[1]])
     np.testing.assert_allclose(grad_b.values.numpy(), [1, 2])
+
+
+def index_inputs(num_units, num_tables, num_buckets, batch, seed=0):
+    """Unit and query buckets drawn from a few keys, so units collide even
+    when num_buckets is large."""
+    rng = np.random.default_rng(seed)
+    keys = rng.choice(min(num_buckets, 2**31 - 1), min(num_buckets, 40), replace=False)
+    keys = np.sort(keys).astype(np.int32)
+    return (keys[rng.integers(0, len(keys), (num_units, num_tables))],
+            keys[rng.integers(0, len(keys), (batch, num_tables))])
+
+
+# (N, L, num_buckets, B, C); N=20,000 with B=2,000 needs two query chunks.
+INDEX_SIZES = [(30, 4, 3, 20, 40), (20_000, 50, 512, 300, 128), (20_000, 8, 64, 2000, 64),
+               (1000, 3, 2**31 - 1, 40, 16), (0, 5, 7, 4, 3), (50, 6, 4, 0, 5), (50, 6, 4, 5, 0),
+               (10, 0, 4, 3, 2)]
+
+
+@pytest.mark.parametrize("max_bucket_size", [None, 2])
+@pytest.mark.parametrize("num_units,num_tables,num_buckets,batch,num_candidates", INDEX_SIZES)
+def test_gpu_index_matches_cpu(num_units, num_tables, num_buckets, batch, num_candidates,
+                               max_bucket_size):
+    unit_buckets, query_buckets = index_inputs(num_units, num_tables, num_buckets, batch)
+    results = []
+    for device in ("/CPU:0", "/GPU:0"):
+        with tf.device(device):
+            index = tf_wta.build_index(unit_buckets, num_buckets)
+            candidates = tf_wta.query_index(query_buckets, index, num_candidates,
+                                            max_bucket_size=max_bucket_size)
+        results.append([t.numpy() for t in index] + [candidates.numpy()])
+    for cpu, gpu in zip(*results):
+        np.testing.assert_array_equal(gpu, cpu)
+    if batch * num_units <= 100_000:
+        np.testing.assert_array_equal(
+            results[1][-1], references.query_index(unit_buckets, query_buckets, num_candidates,
+                                                   max_bucket_size))
+
+
+def test_gpu_query_bucket_out_of_range_matches_nothing():
+    unit_buckets = np.array([[0, 1], [1, 1], [2, 0]], np.int32)
+    index = tf_wta.build_index(unit_buckets, 3)
+    with tf.device("/GPU:0"):
+        candidates = tf_wta.query_index([[-1, 1], [3, 0], [2**31 - 1, -5]], index, 3)
+    np.testing.assert_array_equal(candidates.numpy(), [[0, 1, -1], [2, -1, -1], [-1, -1, -1]])
+
+
+def test_gpu_unit_bucket_out_of_range_is_in_no_bucket():
+    unit_buckets = np.array([[0, 1], [-1, 1], [2, 7]], np.int32)
+    with tf.device("/GPU:0"):
+        index = tf_wta.build_index(unit_buckets, 3)
+        gpu = tf_wta.query_index([[0, 1], [2, 2]], index, 3)
+    np.testing.assert_array_equal(index.sorted_buckets.numpy(), [[0, 2, 2**31 - 1],
+                                                                 [1, 1, 2**31 - 1]])
+    np.testing.assert_array_equal(index.sorted_units.numpy(), [[0, 2, 1], [0, 1, 2]])
+    np.testing.assert_array_equal(gpu.numpy(), [[0, 1, -1], [2, -1, -1]])
+    with tf.device("/CPU:0"):  # the CPU accepts the same index and agrees
+        cpu = tf_wta.query_index([[0, 1], [2, 2]], index, 3)
+    np.testing.assert_array_equal(cpu.numpy(), gpu.numpy())

@@ -1,8 +1,15 @@
 """tf_wta: Winner-Take-All hashing ops and Keras layers for very large layers."""
 from tf_wta._ops import load_ops
-from tf_wta.ops import hashed_matmul, num_buckets, wta_buckets, wta_hash, wta_windows
+from tf_wta.candidates import candidates_with_labels
+from tf_wta.layers import WTADense
+from tf_wta.models import WTAModel
+from tf_wta.ops import (Index, build_index, hashed_matmul, num_buckets, query_index,
+                        wta_buckets, wta_hash, wta_windows)
+from tf_wta.optimizers import LazyAdam
 
 load_ops()
 
-__all__ = ["hashed_matmul", "load_ops", "num_buckets", "wta_buckets", "wta_hash", "wta_windows"]
+__all__ = ["Index", "LazyAdam", "WTADense", "WTAModel", "build_index", "candidates_with_labels",
+           "hashed_matmul", "load_ops", "num_buckets", "query_index", "wta_buckets", "wta_hash",
+           "wta_windows"]
 __version__ = "0.1.0"

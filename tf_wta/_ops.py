@@ -65,6 +65,9 @@ def _register_gradients():
     tf.no_gradient("WtaBuckets")
     tf.no_gradient("WtaHashedMatmulGrad")
     tf.RegisterGradient("WtaHashedMatmul")(_hashed_matmul_grad)
+    # The index ops return integer ids: nothing to differentiate.
+    tf.no_gradient("WtaBuildIndex")
+    tf.no_gradient("WtaQueryIndex")
 
 
 def _hashed_matmul_grad(op, grad):

@@ -198,7 +198,7 @@ class WTADense(keras.layers.Layer):
                  tf.constant(self.num_buckets, tf.int32))
         return ops.query_index(self.hash_buckets(inputs), index,
                                num_candidates or self.num_candidates,
-                               max_bucket_size=self.max_bucket_size)
+                               max_bucket_size=self.max_bucket_size, check_index=False)
 
     def _candidate_logits(self, inputs, candidates, empty_slot=_EMPTY_SLOT_LOGIT):
         """Logits of the candidate units, `empty_slot` where the id is -1."""

@@ -1,0 +1,331 @@
+// WtaBuildIndex and WtaQueryIndex: CUDA functors.
+//
+// Build: one radix sort of all L * N (table, bucket) keys with the unit ids
+// as values; the sort is stable and the ids start ascending, so each table
+// comes out in (bucket, unit) order, as on the CPU.
+// Query: rows are processed in chunks; for each row a block per table finds
+// the bucket's range by binary search and counts collisions in a dense
+// per-row count array, listing each unit the first time it is hit; a
+// segmented radix sort of (L - count, unit) keys per row then gives the
+// CPU's order exactly, and the first C are written out.
+//
+// The GPU kernels cannot report a bad value without a host sync, so they
+// follow the documented safe behaviour instead: a unit bucket outside
+// [0, num_buckets) is stored as kNoBucket (the unit is in no bucket of that
+// table), a query bucket outside [0, num_buckets) matches nothing, and an
+// index unit id outside [0, N) is skipped. Nothing is read out of bounds.
+#if GOOGLE_CUDA
+#define EIGEN_USE_GPU
+
+#include "cc/kernels/wta_index.h"
+
+#include <algorithm>
+
+#include "cub/device/device_radix_sort.cuh"
+#include "cub/device/device_segmented_radix_sort.cuh"
+#include "tensorflow/core/util/gpu_kernel_helper.h"
+
+namespace tensorflow {
+namespace wta {
+
+using GPUDevice = Eigen::GpuDevice;
+
+namespace {
+
+constexpr int kThreadsPerBlock = 256;
+// Count and key scratch of the query: at most this many row-by-unit entries
+// (24 bytes each) at once, so memory stays bounded for any batch.
+constexpr int64_t kQueryScratchEntries = int64_t{1} << 25;
+
+int BlocksFor(int64_t work) {
+  const int64_t blocks = (work + kThreadsPerBlock - 1) / kThreadsPerBlock;
+  return static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>(blocks, 65535)));
+}
+
+int BitWidth(uint64_t value) {
+  int bits = 0;
+  while (value >> bits) ++bits;
+  return bits;
+}
+
+#define GRID_STRIDE_LOOP(i, total)                                      \
+  for (int64_t i =                                                      \
+           blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; \
+       i < (total); i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+// keys[t * N + n] = t * (num_buckets + 1) + bucket of unit n in table t,
+// with num_buckets standing for an out-of-range bucket; units[.] = n.
+__global__ void BuildKeysKernel(const int32_t* __restrict__ unit_buckets,
+                                int64_t num_units, int64_t num_tables,
+                                int32_t num_buckets,
+                                uint64_t* __restrict__ keys,
+                                int32_t* __restrict__ units) {
+  GRID_STRIDE_LOOP(i, num_units * num_tables) {
+    const int64_t t = i / num_units;
+    const int64_t n = i - t * num_units;
+    const int32_t bucket = unit_buckets[n * num_tables + t];
+    const uint64_t key = (bucket >= 0 && bucket < num_buckets)
+                             ? static_cast<uint64_t>(bucket)
+                             : static_cast<uint64_t>(num_buckets);
+    keys[i] =
+        static_cast<uint64_t>(t) * (static_cast<uint64_t>(num_buckets) + 1) +
+        key;
+    units[i] = static_cast<int32_t>(n);
+  }
+}
+
+__global__ void UnpackKeysKernel(const uint64_t* __restrict__ keys,
+                                 int64_t num_units, int64_t total,
+                                 int32_t num_buckets,
+                                 int32_t* __restrict__ sorted_buckets) {
+  GRID_STRIDE_LOOP(i, total) {
+    const uint64_t t = static_cast<uint64_t>(i / num_units);
+    const uint64_t key = keys[i] - t * (static_cast<uint64_t>(num_buckets) + 1);
+    sorted_buckets[i] = key >= static_cast<uint64_t>(num_buckets)
+                            ? kNoBucket
+                            : static_cast<int32_t>(key);
+  }
+}
+
+__global__ void FillKernel(int32_t* __restrict__ out, int64_t total,
+                           int32_t value) {
+  GRID_STRIDE_LOOP(i, total) out[i] = value;
+}
+
+// One block per (row r of the chunk, table t): counts the units of the
+// query's bucket in counts[r * N + unit], listing new ones in touched.
+__global__ void CountKernel(const int32_t* __restrict__ query_buckets,
+                            const int32_t* __restrict__ sorted_buckets,
+                            const int32_t* __restrict__ sorted_units,
+                            int64_t first_row, int64_t num_tables,
+                            int64_t num_units, int32_t num_buckets,
+                            int64_t max_bucket_size,
+                            int32_t* __restrict__ counts,
+                            int32_t* __restrict__ touched,
+                            int32_t* __restrict__ touched_count) {
+  const int64_t r = blockIdx.x / num_tables;
+  const int64_t t = blockIdx.x - r * num_tables;
+  const int32_t query = query_buckets[(first_row + r) * num_tables + t];
+  if (query < 0 || query >= num_buckets) return;
+  __shared__ int64_t range[2];
+  if (threadIdx.x < 2) {
+    // Thread 0: first key >= query; thread 1: first key > query.
+    const int32_t* keys = sorted_buckets + t * num_units;
+    int64_t lo = 0, hi = num_units;
+    while (lo < hi) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      const bool go_right =
+          threadIdx.x == 0 ? keys[mid] < query : keys[mid] <= query;
+      if (go_right) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    range[threadIdx.x] = lo;
+  }
+  __syncthreads();
+  int64_t end = range[1];
+  if (max_bucket_size >= 0) end = min(end, range[0] + max_bucket_size);
+  const int32_t* units = sorted_units + t * num_units;
+  int32_t* row_counts = counts + r * num_units;
+  for (int64_t i = range[0] + threadIdx.x; i < end; i += blockDim.x) {
+    const int32_t unit = units[i];
+    if (unit < 0 || unit >= num_units) continue;
+    if (atomicAdd(row_counts + unit, 1) == 0) {
+      touched[r * num_units + atomicAdd(touched_count + r, 1)] = unit;
+    }
+  }
+}
+
+// Sort keys (L - count) << 32 | unit: ascending order is count descending,
+// then unit ascending. Also writes each row's segment bounds.
+__global__ void RankKeysKernel(const int32_t* __restrict__ counts,
+                               const int32_t* __restrict__ touched,
+                               const int32_t* __restrict__ touched_count,
+                               int64_t rows, int64_t num_units,
+                               int64_t num_tables, uint64_t* __restrict__ keys,
+                               int* __restrict__ begins,
+                               int* __restrict__ ends) {
+  GRID_STRIDE_LOOP(i, rows * num_units) {
+    const int64_t r = i / num_units;
+    const int64_t j = i - r * num_units;
+    if (j == 0) {
+      begins[r] = static_cast<int>(i);
+      ends[r] = static_cast<int>(i + touched_count[r]);
+    }
+    if (j < touched_count[r]) {
+      const int32_t unit = touched[i];
+      const int64_t count =
+          min(static_cast<int64_t>(counts[r * num_units + unit]), num_tables);
+      keys[i] = (static_cast<uint64_t>(num_tables - count) << 32) |
+                static_cast<uint32_t>(unit);
+    }
+  }
+}
+
+__global__ void WriteCandidatesKernel(const uint64_t* __restrict__ keys,
+                                      const int32_t* __restrict__ touched_count,
+                                      int64_t rows, int64_t num_units,
+                                      int64_t num_candidates,
+                                      int32_t* __restrict__ candidates) {
+  GRID_STRIDE_LOOP(i, rows * num_candidates) {
+    const int64_t r = i / num_candidates;
+    const int64_t c = i - r * num_candidates;
+    candidates[i] =
+        c < touched_count[r]
+            ? static_cast<int32_t>(keys[r * num_units + c] & 0xffffffffu)
+            : -1;
+  }
+}
+
+// Scratch tensor of `bytes` bytes, or an error status in ctx.
+bool AllocateBytes(OpKernelContext* ctx, int64_t bytes, Tensor* tensor) {
+  const absl::Status status = ctx->allocate_temp(
+      DT_INT8, TensorShape({std::max<int64_t>(bytes, 1)}), tensor);
+  if (!status.ok()) ctx->SetStatus(status);
+  return status.ok();
+}
+
+template <typename T>
+T* Data(Tensor* tensor) {
+  return reinterpret_cast<T*>(tensor->flat<int8_t>().data());
+}
+
+#define CUDA_REQUIRES_OK(ctx, expr)                                       \
+  do {                                                                    \
+    const cudaError_t error = (expr);                                     \
+    OP_REQUIRES(                                                          \
+        ctx, error == cudaSuccess,                                        \
+        errors::Internal(#expr, " failed: ", cudaGetErrorString(error))); \
+  } while (0)
+
+}  // namespace
+
+namespace functor {
+
+template <>
+void WtaBuildIndex<GPUDevice>::operator()(
+    OpKernelContext* ctx, TTypes<int32_t>::ConstMatrix unit_buckets,
+    int32_t num_buckets, TTypes<int32_t>::Matrix sorted_buckets,
+    TTypes<int32_t>::Matrix sorted_units) {
+  const int64_t num_units = unit_buckets.dimension(0);
+  const int64_t num_tables = unit_buckets.dimension(1);
+  const int64_t total = num_units * num_tables;
+  const cudaStream_t stream = ctx->eigen_gpu_device().stream();
+  Tensor keys_in, keys_out, units_in, temp;
+  if (!AllocateBytes(ctx, total * 8, &keys_in) ||
+      !AllocateBytes(ctx, total * 8, &keys_out) ||
+      !AllocateBytes(ctx, total * 4, &units_in)) {
+    return;
+  }
+  OP_REQUIRES_OK(
+      ctx, GpuLaunchKernel(BuildKeysKernel, BlocksFor(total), kThreadsPerBlock,
+                           0, stream, unit_buckets.data(), num_units,
+                           num_tables, num_buckets, Data<uint64_t>(&keys_in),
+                           Data<int32_t>(&units_in)));
+  const int end_bit = BitWidth(static_cast<uint64_t>(num_tables) *
+                                   (static_cast<uint64_t>(num_buckets) + 1) -
+                               1);
+  size_t temp_bytes = 0;
+  CUDA_REQUIRES_OK(ctx, cub::DeviceRadixSort::SortPairs(
+                            nullptr, temp_bytes, Data<uint64_t>(&keys_in),
+                            Data<uint64_t>(&keys_out), Data<int32_t>(&units_in),
+                            sorted_units.data(), total, 0, end_bit, stream));
+  if (!AllocateBytes(ctx, temp_bytes, &temp)) return;
+  CUDA_REQUIRES_OK(ctx,
+                   cub::DeviceRadixSort::SortPairs(
+                       Data<void>(&temp), temp_bytes, Data<uint64_t>(&keys_in),
+                       Data<uint64_t>(&keys_out), Data<int32_t>(&units_in),
+                       sorted_units.data(), total, 0, end_bit, stream));
+  OP_REQUIRES_OK(
+      ctx, GpuLaunchKernel(UnpackKeysKernel, BlocksFor(total), kThreadsPerBlock,
+                           0, stream, Data<uint64_t>(&keys_out), num_units,
+                           total, num_buckets, sorted_buckets.data()));
+}
+
+template <>
+void WtaQueryIndex<GPUDevice>::operator()(
+    OpKernelContext* ctx, TTypes<int32_t>::ConstMatrix query_buckets,
+    TTypes<int32_t>::ConstMatrix sorted_buckets,
+    TTypes<int32_t>::ConstMatrix sorted_units, int32_t num_buckets,
+    int64_t max_bucket_size, TTypes<int32_t>::Matrix candidates) {
+  const int64_t batch = query_buckets.dimension(0);
+  const int64_t num_tables = sorted_buckets.dimension(0);
+  const int64_t num_units = sorted_buckets.dimension(1);
+  const int64_t num_candidates = candidates.dimension(1);
+  const cudaStream_t stream = ctx->eigen_gpu_device().stream();
+  if (num_units == 0 || num_tables == 0) {
+    OP_REQUIRES_OK(
+        ctx, GpuLaunchKernel(FillKernel, BlocksFor(candidates.size()),
+                             kThreadsPerBlock, 0, stream, candidates.data(),
+                             static_cast<int64_t>(candidates.size()), -1));
+    return;
+  }
+  // Rows per chunk: rows * num_units < 2**31 fits cub's int offsets, and
+  // rows * num_tables fits the count kernel's grid.
+  const int64_t chunk =
+      std::min({batch, std::max<int64_t>(1, kQueryScratchEntries / num_units),
+                std::max<int64_t>(1, INT32_MAX / num_tables)});
+  const int64_t entries = chunk * num_units;
+  Tensor counts, touched, touched_count, keys_in, keys_out, begins, ends, temp;
+  if (!AllocateBytes(ctx, entries * 4, &counts) ||
+      !AllocateBytes(ctx, entries * 4, &touched) ||
+      !AllocateBytes(ctx, chunk * 4, &touched_count) ||
+      !AllocateBytes(ctx, entries * 8, &keys_in) ||
+      !AllocateBytes(ctx, entries * 8, &keys_out) ||
+      !AllocateBytes(ctx, chunk * sizeof(int), &begins) ||
+      !AllocateBytes(ctx, chunk * sizeof(int), &ends)) {
+    return;
+  }
+  const int end_bit = 32 + BitWidth(static_cast<uint64_t>(num_tables));
+  size_t temp_bytes = 0;
+  CUDA_REQUIRES_OK(
+      ctx, cub::DeviceSegmentedRadixSort::SortKeys(
+               nullptr, temp_bytes, Data<uint64_t>(&keys_in),
+               Data<uint64_t>(&keys_out), static_cast<int>(entries),
+               static_cast<int>(chunk), Data<int>(&begins), Data<int>(&ends), 0,
+               end_bit, stream));
+  if (!AllocateBytes(ctx, temp_bytes, &temp)) return;
+  for (int64_t first_row = 0; first_row < batch; first_row += chunk) {
+    const int64_t rows = std::min(chunk, batch - first_row);
+    CUDA_REQUIRES_OK(ctx, cudaMemsetAsync(Data<void>(&counts), 0,
+                                          rows * num_units * 4, stream));
+    CUDA_REQUIRES_OK(
+        ctx, cudaMemsetAsync(Data<void>(&touched_count), 0, rows * 4, stream));
+    OP_REQUIRES_OK(
+        ctx,
+        GpuLaunchKernel(CountKernel, static_cast<int>(rows * num_tables),
+                        kThreadsPerBlock, 0, stream, query_buckets.data(),
+                        sorted_buckets.data(), sorted_units.data(), first_row,
+                        num_tables, num_units, num_buckets, max_bucket_size,
+                        Data<int32_t>(&counts), Data<int32_t>(&touched),
+                        Data<int32_t>(&touched_count)));
+    OP_REQUIRES_OK(
+        ctx,
+        GpuLaunchKernel(RankKeysKernel, BlocksFor(rows * num_units),
+                        kThreadsPerBlock, 0, stream, Data<int32_t>(&counts),
+                        Data<int32_t>(&touched), Data<int32_t>(&touched_count),
+                        rows, num_units, num_tables, Data<uint64_t>(&keys_in),
+                        Data<int>(&begins), Data<int>(&ends)));
+    CUDA_REQUIRES_OK(
+        ctx, cub::DeviceSegmentedRadixSort::SortKeys(
+                 Data<void>(&temp), temp_bytes, Data<uint64_t>(&keys_in),
+                 Data<uint64_t>(&keys_out), static_cast<int>(rows * num_units),
+                 static_cast<int>(rows), Data<int>(&begins), Data<int>(&ends),
+                 0, end_bit, stream));
+    OP_REQUIRES_OK(
+        ctx, GpuLaunchKernel(
+                 WriteCandidatesKernel, BlocksFor(rows * num_candidates),
+                 kThreadsPerBlock, 0, stream, Data<uint64_t>(&keys_out),
+                 Data<int32_t>(&touched_count), rows, num_units, num_candidates,
+                 candidates.data() + first_row * num_candidates));
+  }
+}
+
+}  // namespace functor
+}  // namespace wta
+}  // namespace tensorflow
+
+#endif  // GOOGLE_CUDA

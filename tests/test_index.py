@@ -1,0 +1,135 @@
+"""build_index and query_index against numpy brute force, in variables and
+tf.functions, and the recall of the whole hash -> index -> query pipeline."""
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.python.framework import ops as framework_ops
+
+import references
+import tf_wta
+
+# (N, L, num_buckets, B, C): few buckets (many collisions and count ties), C
+# above the number of colliding units, the issue's size, empty cases.
+SIZES = [(30, 4, 3, 20, 10), (30, 4, 3, 20, 40), (200, 8, 16, 33, 17), (1000, 3, 50, 40, 64),
+         (20_000, 50, 512, 48, 100), (0, 5, 7, 4, 3), (50, 6, 4, 0, 5), (50, 6, 4, 5, 0),
+         (10, 0, 4, 3, 2), (1, 1, 1, 2, 3)]
+
+
+def random_buckets(rng, rows, num_tables, num_buckets):
+    return rng.integers(0, num_buckets, (rows, num_tables)).astype(np.int32)
+
+
+@pytest.mark.parametrize("max_bucket_size", [None, 1, 3])
+@pytest.mark.parametrize("num_units,num_tables,num_buckets,batch,num_candidates", SIZES)
+def test_query_matches_brute_force(num_units, num_tables, num_buckets, batch, num_candidates,
+                                   max_bucket_size):
+    rng = np.random.default_rng(num_units + num_tables + batch)
+    unit_buckets = random_buckets(rng, num_units, num_tables, num_buckets)
+    query_buckets = random_buckets(rng, batch, num_tables, num_buckets)
+    index = tf_wta.build_index(unit_buckets, num_buckets)
+    candidates = tf_wta.query_index(query_buckets, index, num_candidates,
+                                    max_bucket_size=max_bucket_size)
+    assert candidates.shape == (batch, num_candidates)
+    expected = references.query_index(unit_buckets, query_buckets, num_candidates,
+                                      max_bucket_size)
+    np.testing.assert_array_equal(candidates.numpy(), expected)
+
+
+def test_query_with_the_largest_bucket_count():
+    rng = np.random.default_rng(3)
+    keys = np.array([0, 5, 2**31 - 2, 123_456_789, 2**30], np.int32)
+    unit_buckets = keys[rng.integers(0, len(keys), (500, 7))]
+    query_buckets = keys[rng.integers(0, len(keys), (20, 7))]
+    index = tf_wta.build_index(unit_buckets, 2**31 - 1)
+    for cap in (None, 2):
+        np.testing.assert_array_equal(
+            tf_wta.query_index(query_buckets, index, 50, max_bucket_size=cap).numpy(),
+            references.query_index(unit_buckets, query_buckets, 50, cap))
+
+
+@pytest.mark.parametrize("num_buckets", [1, 3, 2048, 2049, 2**22 + 5, 2**31 - 1])
+def test_build_is_a_stable_sort_of_each_table(num_buckets):
+    rng = np.random.default_rng(num_buckets)
+    unit_buckets = random_buckets(rng, 3000, 5, num_buckets)
+    unit_buckets[::7, 1] = num_buckets - 1
+    first = tf_wta.build_index(unit_buckets, num_buckets)
+    second = tf_wta.build_index(unit_buckets, num_buckets)
+    expected_buckets, expected_units = references.build_index(unit_buckets)
+    np.testing.assert_array_equal(first.sorted_buckets.numpy(), expected_buckets)
+    np.testing.assert_array_equal(first.sorted_units.numpy(), expected_units)
+    assert int(first.num_buckets) == num_buckets
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_index_lives_in_variables_and_is_queried_in_a_tf_function():
+    rng = np.random.default_rng(5)
+    num_units, num_tables, num_buckets = 700, 6, 9
+    variables = tf_wta.Index(
+        tf.Variable(tf.zeros([num_tables, num_units], tf.int32), trainable=False),
+        tf.Variable(tf.zeros([num_tables, num_units], tf.int32), trainable=False),
+        tf.Variable(1, trainable=False))
+
+    @tf.function
+    def rebuild(unit_buckets):
+        for variable, value in zip(variables, tf_wta.build_index(unit_buckets, num_buckets)):
+            variable.assign(value)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, num_tables], tf.int32)])
+    def query(query_buckets):
+        return tf_wta.query_index(query_buckets, variables, 12)
+
+    unit_buckets = random_buckets(rng, num_units, num_tables, num_buckets)
+    rebuild(tf.constant(unit_buckets))
+    assert query.get_concrete_function().structured_outputs.shape.as_list() == [None, 12]
+    for batch in (0, 1, 17):
+        query_buckets = random_buckets(rng, batch, num_tables, num_buckets)
+        np.testing.assert_array_equal(query(query_buckets).numpy(),
+                                      references.query_index(unit_buckets, query_buckets, 12))
+
+
+def test_index_ops_are_registered_as_not_differentiable():
+    for op_name in ("WtaBuildIndex", "WtaQueryIndex"):
+        assert framework_ops.gradient_registry.lookup(op_name) is None
+
+
+def test_recall_of_the_exact_argmax_unit():
+    """Noisy copies of weight rows (noise as large as the row: recall 0.957
+    when written) find the unit with the largest dot product among 200
+    candidates of 20,000 units."""
+    rng = np.random.default_rng(0)
+    num_units, dim, num_queries = 20_000, 128, 300
+    window_size, codes_per_table, num_tables = 8, 2, 50
+    weights = rng.standard_normal((num_units, dim)).astype(np.float32)
+    rows = rng.choice(num_units, num_queries, replace=False)
+    queries = weights[rows] + rng.standard_normal((num_queries, dim)).astype(np.float32)
+    windows = tf_wta.wta_windows(dim, num_tables * codes_per_table, window_size, seed=1)
+
+    def buckets(x):
+        return tf_wta.wta_buckets(tf_wta.wta_hash(x, windows), window_size, codes_per_table)
+
+    index = tf_wta.build_index(buckets(weights),
+                               tf_wta.num_buckets(window_size, codes_per_table))
+    candidates = tf_wta.query_index(buckets(queries), index, 200).numpy()
+    best = np.argmax(queries @ weights.T, axis=1)
+    recall = np.mean([b in c for b, c in zip(best, candidates)])
+    assert recall >= 0.9, recall
+
+
+def test_entries_in_no_bucket_are_accepted_and_never_match():
+    """The GPU build stores an out-of-range unit bucket as 2**31 - 1 (no
+    bucket); the CPU query accepts such an index and matches nothing there."""
+    index = tf_wta.Index(tf.constant([[0, 2, 2**31 - 1], [1, 1, 2**31 - 1]]),
+                         tf.constant([[0, 2, 1], [0, 1, 2]]), tf.constant(3))
+    candidates = tf_wta.query_index([[0, 1], [2, 2]], index, 3)
+    np.testing.assert_array_equal(candidates.numpy(), [[0, 1, -1], [2, -1, -1]])
+
+
+def test_unchecked_query_gives_the_same_candidates():
+    rng = np.random.default_rng(9)
+    unit_buckets = random_buckets(rng, 2000, 10, 30)
+    query_buckets = random_buckets(rng, 25, 10, 30)
+    index = tf_wta.build_index(unit_buckets, 30)
+    np.testing.assert_array_equal(
+        tf_wta.query_index(query_buckets, index, 40, check_index=False).numpy(),
+        references.query_index(unit_buckets, query_buckets, 40))
