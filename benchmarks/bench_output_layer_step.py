@@ -8,13 +8,13 @@ cross-entropy over the candidates, sparse SGD update of the touched rows.
 The index rebuild (hash every weight row, build_index) is timed on its own
 and amortised over --rebuild-every steps. Dense step: tf.matmul, full
 softmax cross-entropy, dense SGD update. Each (method, units) runs in its own
-process so its peak memory (max RSS) is its own. Prints a table, writes
+process so its peak memory is its own: the peak resident memory while stepping
+(weights included, their initialisation excluded). Prints a table, writes
 benchmarks/results/output_layer_step.json and .png.
 """
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -52,6 +52,7 @@ def dense_worker(args):
         bias.assign_sub(args.learning_rate * grad_b)
         return loss
 
+    common.reset_peak_memory()
     seconds = common.median_seconds(lambda: step().numpy(), args.steps, warmup=2)
     return {"step_ms": seconds * 1e3, "rebuild_ms": 0.0, "amortised_ms": seconds * 1e3}
 
@@ -61,8 +62,11 @@ def hashed_worker(args):
 
     import tf_wta
     from tf_wta.candidates import candidates_with_labels
+    from tf_wta.layers.hash_settings import default_codes_per_table
 
     weights, bias, x, labels = make_problem(args.units, args.dim, args.batch, args.seed)
+    if args.codes_per_table is None:
+        args.codes_per_table = default_codes_per_table(args.units, args.window_size)
     num_hashes = args.num_tables * args.codes_per_table
     windows = tf_wta.wta_windows(args.dim, num_hashes, args.window_size, seed=args.seed)
     num_buckets = tf_wta.num_buckets(args.window_size, args.codes_per_table)
@@ -95,6 +99,7 @@ def hashed_worker(args):
         bias.scatter_sub(tf.IndexedSlices(args.learning_rate * grad_b.values, grad_b.indices))
         return loss
 
+    common.reset_peak_memory()
     step_s = common.median_seconds(lambda: step().numpy(), args.steps, warmup=3)
     rebuild_s = common.median_seconds(lambda: rebuild().numpy(), args.rebuild_repeats, warmup=1)
     return {"step_ms": step_s * 1e3, "rebuild_ms": rebuild_s * 1e3,
@@ -104,7 +109,7 @@ def hashed_worker(args):
 def run_worker(args, method, units):
     command = [sys.executable, os.path.abspath(__file__), "--worker", method,
                "--units", str(units)] + [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
-                                         if k not in ("worker", "units")]
+                                         if k not in ("worker", "units") and v is not None]
     steps = args.dense_steps if method == "dense" and units > 300_000 else args.steps
     command = [c if not c.startswith("--steps=") else f"--steps={steps}" for c in command]
     result = subprocess.run(command, capture_output=True, text=True)
@@ -142,7 +147,8 @@ def main():
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--num-candidates", type=int, default=128)
     parser.add_argument("--num-tables", type=int, default=50)
-    parser.add_argument("--codes-per-table", type=int, default=3)
+    parser.add_argument("--codes-per-table", type=int, default=None,
+                        help="default: WTADense's default for the number of units")
     parser.add_argument("--window-size", type=int, default=8)
     parser.add_argument("--rebuild-every", type=int, default=50)
     parser.add_argument("--rebuild-repeats", type=int, default=3)
@@ -156,7 +162,7 @@ def main():
     if args.worker:
         args.units = args.units[0]
         result = (dense_worker if args.worker == "dense" else hashed_worker)(args)
-        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["peak_rss_mb"] = common.peak_memory_mb()
         print(json.dumps(result))
         return
 

@@ -12,7 +12,6 @@ candidates) memory). Writes benchmarks/results/wta_dense.json and .png.
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -64,6 +63,7 @@ def worker(args):
         optimizer = keras.optimizers.Adam(args.lr)
     model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     timer = StepTimer()
+    common.reset_peak_memory()
     start = time.perf_counter()
     model.fit(dataset(*train, batch_size=args.batch).take(args.steps).repeat(), verbose=0,
               epochs=1, steps_per_epoch=args.steps, callbacks=[timer.callback])
@@ -72,7 +72,7 @@ def worker(args):
     top1 = float(np.mean(np.argmax(logits, axis=1) == test[1]))
     return {"top1": top1, "step_ms": statistics.median(timer.seconds[5:] or timer.seconds) * 1e3,
             "train_s": train_seconds,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": common.peak_memory_mb()}
 
 
 def run_worker(args, method, units):

@@ -46,3 +46,27 @@ def write_json(name, rows, **metadata):
 def plot_path(name):
     os.makedirs(RESULTS_DIR, exist_ok=True)
     return os.path.join(RESULTS_DIR, f"{name}.png")
+
+
+def reset_peak_memory():
+    """Starts a new peak-RSS window for this process (Linux), so a later
+    `peak_memory_mb()` excludes setup such as initialising the weights.
+    Returns False where the kernel does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_memory_mb():
+    """Peak resident memory of this process in MB since the last
+    `reset_peak_memory()` (or since it started)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
