@@ -8,12 +8,7 @@ import tf_wta
 raw_ops = tf_wta.load_ops()
 
 
-@pytest.fixture(autouse=True)
-def on_cpu():
-    """The CPU kernels raise on bad index values; the GPU ones treat them like
-    -1 (tested in test_gpu.py)."""
-    with tf.device("/CPU:0"):
-        yield
+pytestmark = pytest.mark.usefixtures("on_cpu")  # see conftest.py
 
 
 def call_both(x, weights, indices, bias):

@@ -9,12 +9,7 @@ import tf_wta
 raw_ops = tf_wta.load_ops()
 
 
-@pytest.fixture(autouse=True)
-def on_cpu():
-    """The CPU kernels raise on bad values; the GPU ones follow the safe
-    behaviour tested in test_gpu.py."""
-    with tf.device("/CPU:0"):
-        yield
+pytestmark = pytest.mark.usefixtures("on_cpu")  # see conftest.py
 
 
 def small_index():
