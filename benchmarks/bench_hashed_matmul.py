@@ -107,11 +107,7 @@ def run(repeats):
 
 
 def plot(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = common.pyplot()
     labels = [f"N={r['N']} D={r['D']}\nB={r['B']} C={r['C']}" for r in rows]
     positions = np.arange(len(rows))
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -134,11 +130,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     rows = run(args.repeats)
-    common.print_table(rows, list(rows[0]))
-    print("wrote", common.write_json("hashed_matmul", rows, tensorflow=tf.__version__,
-                                     intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads()))
-    plot(rows, common.plot_path("hashed_matmul"))
-    print("wrote", common.plot_path("hashed_matmul"))
+    common.report("hashed_matmul", rows, plot)
 
 
 if __name__ == "__main__":

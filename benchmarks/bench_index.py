@@ -91,11 +91,7 @@ def run(repeats):
 
 
 def plot(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = common.pyplot()
     labels = [f"{r['op'].split('_')[0]} N={r['N']:,} nb={r['num_buckets']}"
               + (f" cap={r['cap']} check={r['checked']}" if r["B"] else "") for r in rows]
     positions = np.arange(len(rows))[::-1]
@@ -117,11 +113,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     rows = run(args.repeats)
-    common.print_table(rows, list(rows[0]))
-    print("wrote", common.write_json("index", rows, tensorflow=tf.__version__,
-                                     intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads()))
-    plot(rows, common.plot_path("index"))
-    print("wrote", common.plot_path("index"))
+    common.report("index", rows, plot)
 
 
 if __name__ == "__main__":

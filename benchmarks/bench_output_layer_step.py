@@ -120,11 +120,7 @@ def run_worker(args, method, units):
 
 
 def plot(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = common.pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, label in (("dense", "Dense (tf.matmul + full softmax)"),
                           ("hashed", "tf_wta ops (amortised rebuild)")):
@@ -185,11 +181,9 @@ def main():
         print(json.dumps(row), flush=True)
     columns = ["units", "dense_ms", "hashed_ms", "speedup", "hashed_step_ms", "rebuild_ms",
                "dense_peak_mb", "hashed_peak_mb"]
-    common.print_table([{c: r.get(c, "-") for c in columns} for r in rows], columns)
     settings = {k: v for k, v in vars(args).items() if k != "worker"}
-    print("wrote", common.write_json("output_layer_step", rows, **settings))
-    plot(rows, common.plot_path("output_layer_step"))
-    print("wrote", common.plot_path("output_layer_step"))
+    common.report("output_layer_step", rows, plot,
+                  columns, **settings)
 
 
 if __name__ == "__main__":

@@ -88,11 +88,7 @@ def run_worker(args, method, units):
 
 
 def plot(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = common.pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
     for method in ("dense", "wta"):
         points = [(r["units"], r[f"{method}_step_ms"], r[f"{method}_top1"]) for r in rows
@@ -138,12 +134,9 @@ def main():
         print(json.dumps(row), flush=True)
     columns = ["units", "dense_top1", "wta_top1", "dense_step_ms", "wta_step_ms", "speedup",
                "dense_peak_mb", "wta_peak_mb"]
-    common.print_table([{c: row.get(c, "-") for c in columns} for row in rows], columns)
     name = "wta_dense" if not args.wta_only else "wta_dense_only"
-    print("wrote", common.write_json(name, rows, **{k: v for k, v in vars(args).items()
-                                                   if k != "worker"}))
-    plot(rows, common.plot_path(name))
-    print("wrote", common.plot_path(name))
+    common.report(name, rows, plot, columns,
+                  **{k: v for k, v in vars(args).items() if k != "worker"})
 
 
 if __name__ == "__main__":

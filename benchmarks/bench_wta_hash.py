@@ -51,11 +51,7 @@ def run(repeats):
 
 
 def plot(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = common.pyplot()
     labels = [f"B={r['B']} D={r['D']}\nM={r['M']} K={r['K']}" for r in rows]
     positions = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -75,11 +71,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
     rows = run(args.repeats)
-    common.print_table(rows, list(rows[0]))
-    print("wrote", common.write_json("wta_hash", rows, tensorflow=tf.__version__,
-                                     intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads()))
-    plot(rows, common.plot_path("wta_hash"))
-    print("wrote", common.plot_path("wta_hash"))
+    common.report("wta_hash", rows, plot)
 
 
 if __name__ == "__main__":

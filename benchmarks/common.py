@@ -24,8 +24,9 @@ def median_seconds(fn, repeats, warmup=3):
 
 
 def print_table(rows, columns):
-    """Prints a list of dicts as an aligned text table with the given columns."""
-    cells = [[str(row[c]) for c in columns] for row in rows]
+    """Prints a list of dicts as an aligned text table with the given columns
+    ("-" where a row has no value)."""
+    cells = [[str(row.get(c, "-")) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     print("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
     for r in cells:
@@ -70,3 +71,27 @@ def peak_memory_mb():
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pyplot():
+    """matplotlib.pyplot with the file-only Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def report(name, rows, plot, columns=None, **metadata):
+    """Prints rows as a table, writes results/<name>.json (with the TensorFlow
+    version and thread count) and results/<name>.png drawn by `plot(rows, path)`."""
+    import tensorflow as tf
+
+    print_table(rows, columns or list(rows[0]))
+    metadata = {"tensorflow": tf.__version__,
+                "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+                **metadata}
+    print("wrote", write_json(name, rows, **metadata))
+    plot(rows, plot_path(name))
+    print("wrote", plot_path(name))
