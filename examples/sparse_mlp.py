@@ -37,7 +37,7 @@ def parse_args(argv=None):
     parser.add_argument("--num-candidates", type=int, default=256,
                         help="units computed per example in each sparse hidden layer")
     parser.add_argument("--num-tables", type=int, default=50, help="hash tables per layer")
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="LazyAdam")
     parser.add_argument("--verbose", type=int, default=1, help="Keras verbosity (0: silent)")

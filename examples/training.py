@@ -46,7 +46,7 @@ def fit_and_track(model, train, test, epochs, verbose=1):
     curve, epoch_seconds, steps_per_epoch, trained = [], [], [], 0.0
     for epoch in range(epochs):
         start = time.perf_counter()
-        model.fit(train, epochs=epoch + 1, initial_epoch=epoch, callbacks=[timer],
+        model.fit(train, epochs=epoch + 1, initial_epoch=epoch, callbacks=[timer], shuffle=False,
                   verbose=verbose)
         epoch_seconds.append(time.perf_counter() - start)
         steps_per_epoch.append(len(timer.seconds))
