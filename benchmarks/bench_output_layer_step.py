@@ -4,7 +4,8 @@
 
 Hashed step: hash the batch (wta_hash, wta_buckets), query the candidates
 (query_index) with the true label forced in, hashed_matmul, softmax
-cross-entropy over the candidates, sparse SGD update of the touched rows.
+cross-entropy over the candidates, sparse SGD update of the touched rows
+(tf_wta.sparse_apply_sgd).
 The index rebuild (hash every weight row, build_index) is timed on its own
 and amortised over --rebuild-every steps. Dense step: tf.matmul, full
 softmax cross-entropy, dense SGD update. Each (method, units) runs in its own
@@ -91,8 +92,10 @@ def hashed_worker(args):
             loss = tf.reduce_mean(
                 tf.nn.sparse_softmax_cross_entropy_with_logits(positions, logits))
         grad_w, grad_b = tape.gradient(loss, [weights, bias])
-        weights.scatter_sub(tf.IndexedSlices(args.learning_rate * grad_w.values, grad_w.indices))
-        bias.scatter_sub(tf.IndexedSlices(args.learning_rate * grad_b.values, grad_b.indices))
+        # Fused in-place sparse update: unlike Variable.scatter_sub it keeps
+        # the next step's full read of `weights` from copying the variable.
+        tf_wta.sparse_apply_sgd(weights, args.learning_rate, grad_w)
+        tf_wta.sparse_apply_sgd(bias, args.learning_rate, grad_b)
         return loss
 
     step_s = common.median_seconds(lambda: step().numpy(), args.steps, warmup=3)
