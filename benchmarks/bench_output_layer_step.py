@@ -83,8 +83,10 @@ def hashed_worker(args):
 
     @tf.function(jit_compile=False)
     def step():
+        # check_index=False as in WTADense: the index comes straight from
+        # build_index, so the O(L * N) validation pass is skipped.
         candidates = tf_wta.query_index(unit_buckets(x), tuple(v.read_value() for v in index),
-                                        args.num_candidates)
+                                        args.num_candidates, check_index=False)
         candidates, positions = candidates_with_labels(candidates, labels)
         with tf.GradientTape() as tape:
             logits = tf_wta.hashed_matmul(x, weights, candidates, bias)
