@@ -150,14 +150,17 @@ class LockedVariables {
   absl::Status Lock(OpKernelContext* ctx, const std::vector<int>& inputs) {
     for (int input : inputs) {
       core::RefCountPtr<Var> var;
-      TF_RETURN_IF_ERROR(LookupResource(ctx, HandleFromInput(ctx, input), &var));
+      TF_RETURN_IF_ERROR(
+          LookupResource(ctx, HandleFromInput(ctx, input), &var));
       vars_.push_back(std::move(var));
     }
     std::vector<mutex*> mutexes;
     for (auto& var : vars_) mutexes.push_back(var->mu());
     std::sort(mutexes.begin(), mutexes.end());
     mutexes.erase(std::unique(mutexes.begin(), mutexes.end()), mutexes.end());
-    for (mutex* mu : mutexes) locks_.push_back(std::make_unique<mutex_lock>(*mu));
+    for (mutex* mu : mutexes) {
+      locks_.push_back(std::make_unique<mutex_lock>(*mu));
+    }
     return absl::OkStatus();
   }
   Var* var(int i) { return vars_[i].get(); }
@@ -218,8 +221,9 @@ absl::Status CheckScalar(const Tensor& tensor, const char* name) {
 absl::Status CheckRows(const TensorShape& var_shape, const Tensor& rows,
                        const Tensor& row_ids) {
   if (!TensorShapeUtils::IsVector(row_ids.shape())) {
-    return errors::InvalidArgument("row_ids must be a rank-1 tensor, got shape ",
-                                   row_ids.shape().DebugString());
+    return errors::InvalidArgument(
+        "row_ids must be a rank-1 tensor, got shape ",
+        row_ids.shape().DebugString());
   }
   bool ok = rows.dims() == var_shape.dims() &&
             rows.dim_size(0) == row_ids.dim_size(0);

@@ -155,8 +155,8 @@ __attribute__((target("avx2"))) void TransposedKeysAvx2(const float* x,
           _mm256_permute2f128_ps(b2, b6, 0x31),
           _mm256_permute2f128_ps(b3, b7, 0x31)};
       for (int c = 0; c < 8; ++c) {
-        _mm256_storeu_ps(reinterpret_cast<float*>(keys + (d0 + c) * kTileRows + j0),
-                         t[c]);
+        float* out = reinterpret_cast<float*>(keys + (d0 + c) * kTileRows + j0);
+        _mm256_storeu_ps(out, t[c]);
       }
     }
     for (int64_t d = full; d < dim; ++d) {
