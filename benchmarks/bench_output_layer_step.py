@@ -4,7 +4,8 @@
 
 Hashed step: hash the batch (wta_hash, wta_buckets), query the candidates
 (query_index) with the true label forced in, hashed_matmul, softmax
-cross-entropy over the candidates, sparse SGD update of the touched rows.
+cross-entropy over the candidates, sparse SGD update of the touched rows
+(tf_wta.sparse_apply_sgd).
 The index rebuild (hash every weight row, build_index) is timed on its own
 and amortised over --rebuild-every steps. Dense step: tf.matmul, full
 softmax cross-entropy, dense SGD update. Each (method, units) runs in its own
@@ -86,8 +87,10 @@ def hashed_worker(args):
 
     @tf.function(jit_compile=False)
     def step():
+        # check_index=False as in WTADense: the index comes straight from
+        # build_index, so the O(L * N) validation pass is skipped.
         candidates = tf_wta.query_index(unit_buckets(x), tuple(v.read_value() for v in index),
-                                        args.num_candidates)
+                                        args.num_candidates, check_index=False)
         candidates, positions = candidates_with_labels(candidates, labels)
         with tf.GradientTape() as tape:
             logits = tf_wta.hashed_matmul(x, weights, candidates, bias)
@@ -95,8 +98,10 @@ def hashed_worker(args):
             loss = tf.reduce_mean(
                 tf.nn.sparse_softmax_cross_entropy_with_logits(positions, logits))
         grad_w, grad_b = tape.gradient(loss, [weights, bias])
-        weights.scatter_sub(tf.IndexedSlices(args.learning_rate * grad_w.values, grad_w.indices))
-        bias.scatter_sub(tf.IndexedSlices(args.learning_rate * grad_b.values, grad_b.indices))
+        # Fused in-place sparse update: unlike Variable.scatter_sub it keeps
+        # the next step's full read of `weights` from copying the variable.
+        tf_wta.sparse_apply_sgd(weights, args.learning_rate, grad_w)
+        tf_wta.sparse_apply_sgd(bias, args.learning_rate, grad_b)
         return loss
 
     common.reset_peak_memory()

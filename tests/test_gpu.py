@@ -168,3 +168,29 @@ def test_gpu_unit_bucket_out_of_range_is_in_no_bucket():
     with tf.device("/CPU:0"):  # the CPU accepts the same index and agrees
         cpu = tf_wta.query_index([[0, 1], [2, 2]], index, 3)
     np.testing.assert_array_equal(cpu.numpy(), gpu.numpy())
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+def test_gpu_sparse_apply_matches_cpu(dtype):
+    rng = np.random.default_rng(5)
+    start = [rng.standard_normal((300, 70)) for _ in range(2)] + [rng.random((300, 70))]
+    ids = tf.constant([299, 4, 0, 17, 150], tf.int32)
+    gradient = tf.IndexedSlices(tf.constant(rng.standard_normal((5, 70)), dtype), ids)
+    results = []
+    for device in ("/CPU:0", "/GPU:0"):
+        with tf.device(device):
+            var, m, v = (tf.Variable(tf.constant(s, dtype)) for s in start)
+            sgd = tf.Variable(tf.constant(start[0], dtype))
+            tf_wta.sparse_apply_adam(var, m, v, 0.01, 0.9, 0.999, 1e-7, gradient)
+            tf_wta.sparse_apply_sgd(sgd, 0.3, gradient)
+        results.append([t.numpy() for t in (var, m, v, sgd)])
+    for cpu, gpu in zip(*results):
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-6, atol=1e-7)
+
+
+def test_gpu_sparse_apply_skips_out_of_range_ids():
+    with tf.device("/GPU:0"):
+        variable = tf.Variable(tf.zeros([4, 3]))
+        tf_wta.load_ops().wta_sparse_apply_sgd(variable.handle, 1.0, tf.ones([3, 3]),
+                                               tf.constant([1, 4, -1], tf.int32))
+    np.testing.assert_array_equal(variable.numpy()[:, 0], [0.0, -1.0, 0.0, 0.0])

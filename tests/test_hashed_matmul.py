@@ -217,3 +217,15 @@ def test_sparse_sgd_updates_touch_only_selected_rows():
     np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-5, atol=1e-6)
     untouched = np.setdiff1d(np.arange(50), indices)
     np.testing.assert_array_equal(variable.numpy()[untouched], weights[untouched])
+
+
+def test_gradient_is_deterministic():
+    # The CPU gradient sums grad_x over per-thread blocks in a fixed order.
+    rng = np.random.default_rng(11)
+    x, weights, indices, _ = random_case(rng, 128, 200, 3000, 64, empty=0.1)
+    upstream = rng.standard_normal(indices.shape).astype(np.float32)
+    runs = [tf_wta.load_ops().wta_hashed_matmul_grad(x, weights, indices, upstream)
+            for _ in range(3)]
+    for run in runs[1:]:
+        for a, b in zip(runs[0], run):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -133,3 +133,21 @@ def test_unchecked_query_gives_the_same_candidates():
     np.testing.assert_array_equal(
         tf_wta.query_index(query_buckets, index, 40, check_index=False).numpy(),
         references.query_index(unit_buckets, query_buckets, 40))
+
+
+@pytest.mark.parametrize("max_bucket_size", [None, 2])
+def test_query_with_skewed_bucket_keys(max_bucket_size):
+    # The CPU query starts each table's search where evenly spread keys would
+    # be; keys bunched far from there (and absent keys, and both ends of the
+    # key range) must give the same candidates.
+    rng = np.random.default_rng(21)
+    num_buckets = 2**20
+    clusters = np.array([0, 3, 700_000, 700_001, num_buckets - 1], np.int32)
+    unit_buckets = clusters[rng.integers(0, len(clusters), (3000, 6))]
+    unit_buckets[rng.random(unit_buckets.shape) < 0.1] = 500_000
+    query_keys = np.concatenate([clusters, [1, 2, 500_000, 900_000, num_buckets - 2]])
+    query_buckets = query_keys[rng.integers(0, len(query_keys), (40, 6))].astype(np.int32)
+    index = tf_wta.build_index(unit_buckets, num_buckets)
+    candidates = tf_wta.query_index(query_buckets, index, 50, max_bucket_size=max_bucket_size)
+    expected = references.query_index(unit_buckets, query_buckets, 50, max_bucket_size)
+    np.testing.assert_array_equal(candidates.numpy(), expected)

@@ -13,8 +13,10 @@ def random_windows(rng, dim, num_hashes, window_size):
 
 
 # (B, D, M, K): the tiled CPU path (D <= 2 M K) and the per-row path, odd
-# batch sizes that leave a partial tile, and the largest size.
+# batch sizes that leave a partial tile, and the largest size; the
+# AVX2 tile path needs full 16-row tiles.
 SIZES = [(1, 5, 3, 2), (7, 33, 17, 4), (9, 40, 10, 4), (17, 300, 50, 8), (64, 5000, 10, 4),
+         (35, 41, 12, 4),  # full tiles, -0.0 (odd D) and a D % 8 tail
          (2000, 2048, 400, 8)]
 
 

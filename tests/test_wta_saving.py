@@ -1,6 +1,7 @@
 """WTADense models saved as .keras files and exported SavedModels, reloaded in
 fresh processes; and training under MirroredStrategy."""
 import numpy as np
+import pytest
 
 from model_helpers import (compile_for_classes, dataset, output_model, prototype_data,
                            run_python)
@@ -68,7 +69,9 @@ def test_exported_hidden_model_reloads_after_import_tf_wta(tmp_path):
         cwd=tmp_path)
 
 
-def test_trains_under_mirrored_strategy_on_two_cpus(tmp_path):
+@pytest.mark.parametrize("optimizer", ["keras.optimizers.SGD(0.5)", "tf_wta.SparseSGD(0.5)",
+                                       "tf_wta.LazyAdam(0.05)"])
+def test_trains_under_mirrored_strategy_on_two_cpus(tmp_path, optimizer):
     run_python(
         "import sys; sys.path.insert(0, %r)\n"
         "import tensorflow as tf\n"
@@ -81,10 +84,10 @@ def test_trains_under_mirrored_strategy_on_two_cpus(tmp_path):
         "x, y = prototype_data(300, 16, 1024, seed=6)\n"
         "with strategy.scope():\n"
         "    model = compile_for_classes(output_model(300, 16, num_candidates=16,\n"
-        "                                             rebuild_every=4), keras.optimizers.SGD(0.5))\n"
+        "                                             rebuild_every=4), %s)\n"
         "history = model.fit(dataset(x, y), epochs=3, verbose=0)\n"
         "assert history.history['loss'][-1] < history.history['loss'][0], history.history\n"
         "layer = model.layers[-1]\n"
         "assert int(layer.step.numpy()) == 3 * 16, layer.step.numpy()\n"
-        "print('ok')\n" % str(__import__('pathlib').Path(__file__).parent),
+        "print('ok')\n" % (str(__import__('pathlib').Path(__file__).parent), optimizer),
         cwd=tmp_path)

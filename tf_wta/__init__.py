@@ -5,11 +5,12 @@ from tf_wta.layers import WTADense
 from tf_wta.models import WTAModel
 from tf_wta.ops import (Index, build_index, hashed_matmul, num_buckets, query_index,
                         wta_buckets, wta_hash, wta_windows)
-from tf_wta.optimizers import LazyAdam
+from tf_wta.optimizers import LazyAdam, SparseSGD
+from tf_wta.sparse_apply import sparse_apply_adam, sparse_apply_sgd
 
 load_ops()
 
-__all__ = ["Index", "LazyAdam", "WTADense", "WTAModel", "build_index", "candidates_with_labels",
-           "hashed_matmul", "load_ops", "num_buckets", "query_index", "wta_buckets", "wta_hash",
-           "wta_windows"]
+__all__ = ["Index", "LazyAdam", "SparseSGD", "WTADense", "WTAModel", "build_index",
+           "candidates_with_labels", "hashed_matmul", "load_ops", "num_buckets", "query_index",
+           "sparse_apply_adam", "sparse_apply_sgd", "wta_buckets", "wta_hash", "wta_windows"]
 __version__ = "0.1.0"

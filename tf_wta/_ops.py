@@ -68,6 +68,9 @@ def _register_gradients():
     # The index ops return integer ids: nothing to differentiate.
     tf.no_gradient("WtaBuildIndex")
     tf.no_gradient("WtaQueryIndex")
+    # In-place variable updates: no outputs to differentiate.
+    tf.no_gradient("WtaSparseApplySgd")
+    tf.no_gradient("WtaSparseApplyAdam")
 
 
 def _hashed_matmul_grad(op, grad):

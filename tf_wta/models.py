@@ -24,6 +24,11 @@ class WTAModel(keras.Model):
     True)`) and metrics are taken over the candidates, with labels remapped to
     their candidate positions. Training metrics are therefore candidate-set
     metrics; `evaluate`, `predict` and `export` use the exact outputs.
+
+    Compile it with `tf_wta.SparseSGD` or `tf_wta.LazyAdam`: they update only
+    the selected kernel rows, in place. Keras' Adam updates the whole kernel,
+    and Keras' SGD scatters the rows in a way that makes every later full read
+    of the kernel (one per step) copy all of it.
     """
 
     def _wta_parts(self):

@@ -1,6 +1,8 @@
-"""LazyAdam: Adam whose sparse updates touch only the rows in the gradient."""
+"""Keras optimizers whose sparse updates touch only the rows in the gradient."""
 import keras
 import tensorflow as tf
+
+from tf_wta import sparse_apply
 
 
 @keras.saving.register_keras_serializable(package="tf_wta")
@@ -11,9 +13,10 @@ class LazyAdam(keras.optimizers.Adam):
     variable and its two moment slots, which costs as much as a dense layer.
     LazyAdam, like TensorFlow Addons' LazyAdam, updates the moments and the
     variable only at the gradient's rows (duplicate rows are summed first); the
-    other rows keep stale moments until they are next selected. Dense
-    gradients get plain Adam updates. Same arguments as `keras.optimizers.Adam`
-    (amsgrad is not supported for sparse gradients).
+    other rows keep stale moments until they are next selected. The update is
+    one fused in-place op (`tf_wta.sparse_apply_adam`). Dense gradients get
+    plain Adam updates. Same arguments as `keras.optimizers.Adam` (amsgrad is
+    not supported for sparse gradients).
     """
 
     def update_step(self, gradient, variable, learning_rate):
@@ -22,9 +25,6 @@ class LazyAdam(keras.optimizers.Adam):
         if self.amsgrad:
             raise ValueError("LazyAdam does not support amsgrad with sparse gradients")
         dtype = variable.dtype
-        rows, positions = tf.unique(gradient.indices)
-        values = tf.math.unsorted_segment_sum(tf.cast(gradient.values, dtype), positions,
-                                              tf.shape(rows)[0])
         step = tf.cast(self.iterations + 1, dtype)
         beta_1 = tf.cast(self.beta_1, dtype)
         beta_2 = tf.cast(self.beta_2, dtype)
@@ -32,9 +32,24 @@ class LazyAdam(keras.optimizers.Adam):
                  / (1 - tf.pow(beta_1, step)))
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
-        m_rows = beta_1 * tf.gather(m, rows) + (1 - beta_1) * values
-        v_rows = beta_2 * tf.gather(v, rows) + (1 - beta_2) * tf.square(values)
-        self.assign(m, tf.IndexedSlices(m_rows, rows))
-        self.assign(v, tf.IndexedSlices(v_rows, rows))
-        update = alpha * m_rows / (tf.sqrt(v_rows) + tf.cast(self.epsilon, dtype))
-        self.assign_sub(variable, tf.IndexedSlices(update, rows))
+        sparse_apply.sparse_apply_adam(variable, m, v, alpha, beta_1, beta_2,
+                                       tf.cast(self.epsilon, dtype), gradient)
+
+
+@keras.saving.register_keras_serializable(package="tf_wta")
+class SparseSGD(keras.optimizers.SGD):
+    """SGD whose sparse (`tf.IndexedSlices`) updates are one fused in-place op.
+
+    Keras' SGD applies a sparse gradient with a scatter, which switches the
+    variable to copy-on-read mode: every later full read of the variable (a
+    hashed layer reads its whole kernel each step) then copies all of it.
+    SparseSGD applies sparse gradients with `tf_wta.sparse_apply_sgd`, which
+    updates the touched rows in place and keeps reads free. With momentum,
+    and for dense gradients, it is plain `keras.optimizers.SGD`. Same
+    arguments.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        if not isinstance(gradient, tf.IndexedSlices) or self.momentum != 0:
+            return super().update_step(gradient, variable, learning_rate)
+        sparse_apply.sparse_apply_sgd(variable, learning_rate, gradient)

@@ -4,7 +4,8 @@
 // The CPU kernels group the (b, c) pairs by the unit they select, so a weight
 // row chosen by several samples is read from memory once and then dotted
 // with (or accumulated from) every x row that chose it from cache. The same
-// grouping gives the gradient its one row per distinct unit.
+// grouping gives the gradient its one row per distinct unit, and lets the
+// gradient compute grad_x from each weight row in the same single pass.
 #define EIGEN_USE_THREADS
 
 #include "cc/kernels/hashed_matmul.h"
@@ -226,49 +227,80 @@ struct HashedMatmulGrad<CPUDevice, T> {
     const int64_t batch = x.dimension(0);
     const int64_t dim = x.dimension(1);
     const int64_t num_candidates = indices.dimension(1);
-    std::fill_n(grad_x.data(), grad_x.size(), T(0));
-    // grad_x: sharded over batch rows, each one sums its C selected rows.
-    WorkerPool(ctx)->ParallelFor(
-        batch, 2 * dim * num_candidates + dim, [&](int64_t begin, int64_t end) {
-          for (int64_t b = begin; b < end; ++b) {
-            for (int64_t c = 0; c < num_candidates; ++c) {
-              const int64_t next = b * num_candidates + c + 1;
-              if (next < end * num_candidates && indices.data()[next] >= 0) {
-                PrefetchRow(&weights(indices.data()[next], 0), dim);
-              }
-              const int32_t unit = indices(b, c);
-              if (unit >= 0) {
-                Axpy(grad_out(b, c), &weights(unit, 0), &grad_x(b, 0), dim);
-              }
-            }
-          }
-        });
-    // Weight and bias rows: sharded over distinct units, so each output row
-    // has one writer and sums its pairs in a fixed order.
     const int64_t num_groups = groups.units.NumElements();
+    std::fill_n(grad_x.data(), grad_x.size(), T(0));
     if (num_groups == 0) return;
+    const int32_t* units = groups.units.flat<int32_t>().data();
     const int32_t* starts = groups.starts.flat<int32_t>().data();
     const int32_t* counts = groups.counts.flat<int32_t>().data();
     const int32_t* pairs = groups.pairs.flat<int32_t>().data();
     const T* grads = grad_out.data();
-    const int64_t pairs_per_unit =
-        (groups.pairs.NumElements() + num_groups - 1) / num_groups;
-    WorkerPool(ctx)->ParallelFor(
-        num_groups, 2 * dim * pairs_per_unit + dim,
-        [&](int64_t begin, int64_t end) {
-          for (int64_t u = begin; u < end; ++u) {
-            T* row = &grad_weight_rows(u, 0);
-            const int64_t first = pairs[starts[u]];
-            Scale(grads[first], &x(first / num_candidates, 0), row, dim);
-            T bias_sum = grads[first];
-            for (int32_t k = starts[u] + 1; k < starts[u] + counts[u]; ++k) {
-              const int64_t pair = pairs[k];
-              Axpy(grads[pair], &x(pair / num_candidates, 0), row, dim);
-              bias_sum += grads[pair];
-            }
-            grad_bias_rows(u) = bias_sum;
+    // One pass over the distinct units reads each selected weight row once:
+    // its pairs accumulate the weight row's gradient from the x rows (which
+    // stay in cache) and, from the same row while it is in cache, their
+    // grad_x rows. The units are cut into one block per thread, with about
+    // the same number of pairs each; block 0 accumulates grad_x in place,
+    // the others into their own [B, D] buffers, summed in block order at the
+    // end, so the result does not depend on thread timing.
+    thread::ThreadPool* pool = WorkerPool(ctx);
+    const int64_t num_pairs = groups.pairs.NumElements();
+    const int64_t num_blocks = std::max<int64_t>(
+        1, std::min<int64_t>({pool->NumThreads(), num_groups,
+                              num_pairs * dim / (64 * 1024) + 1}));
+    std::vector<int64_t> block_start(num_blocks + 1, num_groups);
+    block_start[0] = 0;
+    for (int64_t k = 1, u = 0; k < num_blocks; ++k) {
+      const int64_t target = num_pairs * k / num_blocks;
+      while (u < num_groups && starts[u] < target) ++u;
+      block_start[k] = u;
+    }
+    Tensor partials;
+    if (num_blocks > 1) {
+      OP_REQUIRES_OK(ctx, ctx->allocate_temp(
+                              DataTypeToEnum<T>::value,
+                              TensorShape({num_blocks - 1, batch, dim}),
+                              &partials));
+    }
+    auto block_grad_x = [&](int64_t block) {
+      return block == 0 ? grad_x.data()
+                        : partials.flat<T>().data() + (block - 1) * batch * dim;
+    };
+    pool->ParallelFor(num_blocks, int64_t{1} << 40, [&](int64_t first,
+                                                         int64_t last) {
+      for (int64_t block = first; block < last; ++block) {
+        T* acc = block_grad_x(block);
+        if (block > 0) std::fill_n(acc, batch * dim, T(0));
+        const int64_t end = block_start[block + 1];
+        for (int64_t u = block_start[block]; u < end; ++u) {
+          if (u + 1 < end) PrefetchRow(&weights(units[u + 1], 0), dim);
+          const T* weight_row = &weights(units[u], 0);
+          T* row = &grad_weight_rows(u, 0);
+          const int64_t first_pair = pairs[starts[u]];
+          const int64_t first_b = first_pair / num_candidates;
+          Scale(grads[first_pair], &x(first_b, 0), row, dim);
+          Axpy(grads[first_pair], weight_row, acc + first_b * dim, dim);
+          T bias_sum = grads[first_pair];
+          for (int32_t k = starts[u] + 1; k < starts[u] + counts[u]; ++k) {
+            const int64_t pair = pairs[k];
+            const int64_t b = pair / num_candidates;
+            Axpy(grads[pair], &x(b, 0), row, dim);
+            Axpy(grads[pair], weight_row, acc + b * dim, dim);
+            bias_sum += grads[pair];
           }
-        });
+          grad_bias_rows(u) = bias_sum;
+        }
+      }
+    });
+    if (num_blocks == 1) return;
+    pool->ParallelFor(batch, (num_blocks + 1) * dim, [&](int64_t begin,
+                                                         int64_t end) {
+      for (int64_t block = 1; block < num_blocks; ++block) {
+        const T* partial = block_grad_x(block);
+        for (int64_t b = begin; b < end; ++b) {
+          Axpy(T(1), partial + b * dim, &grad_x(b, 0), dim);
+        }
+      }
+    });
   }
 };
 

@@ -4,7 +4,13 @@
 #include "cc/kernels/wta_hash.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define TF_WTA_AVX2_KEYS 1
+#endif
 
 #include "cc/kernels/input_checks.h"
 #include "tensorflow/core/framework/op_kernel.h"
@@ -60,8 +66,8 @@ void HashRows(typename TTypes<T>::ConstMatrix x,
 }
 
 // Argmax over every window for one tile of transposed keys [D, kTileRows]:
-// writes tile_codes[m * kTileRows + j] for lane j. Built for AVX2 and for the
-// baseline ISA; the loader picks the one this CPU supports.
+// writes tile_codes[m * kTileRows + j] for lane j. The portable version, used
+// where TileArgmaxAvx2 (below) is not available.
 __attribute__((target_clones("avx2", "default"))) void TileArgmax(
     const int32_t* keys, const int32_t* windows, int64_t num_hashes,
     int64_t window_size, int32_t* tile_codes) {
@@ -87,6 +93,116 @@ __attribute__((target_clones("avx2", "default"))) void TileArgmax(
   }
 }
 
+#ifdef TF_WTA_AVX2_KEYS
+// The key conversion and the transposition to [D, kTileRows] dominate the
+// tiled path; in AVX2 registers they take 8 x 8 blocks (8 rows x 8 columns)
+// at a time instead of one scalar and one strided store per element. Built
+// with the AVX2 target attribute and called only where the CPU has it.
+bool HaveAvx2() {
+  static const bool have = __builtin_cpu_supports("avx2");
+  return have;
+}
+
+// OrderKey on 8 lanes: NaN -> INT32_MIN, -0.0 -> key of +0.0.
+__attribute__((target("avx2"))) inline __m256i OrderKeys8(__m256 value) {
+  const __m256 canonical = _mm256_add_ps(value, _mm256_setzero_ps());
+  const __m256i bits = _mm256_castps_si256(canonical);
+  const __m256i flip = _mm256_and_si256(_mm256_srai_epi32(bits, 31),
+                                        _mm256_set1_epi32(0x7fffffff));
+  const __m256i key = _mm256_xor_si256(bits, flip);
+  const __m256 nan = _mm256_cmp_ps(value, value, _CMP_UNORD_Q);
+  return _mm256_blendv_epi8(key, _mm256_set1_epi32(kNeverWinsKey),
+                            _mm256_castps_si256(nan));
+}
+
+// keys[d * kTileRows + j] = OrderKey(x[j * dim + d]) for kTileRows rows.
+__attribute__((target("avx2"))) void TransposedKeysAvx2(const float* x,
+                                                        int64_t dim,
+                                                        int32_t* keys) {
+  static_assert(kTileRows % 8 == 0, "rows go in blocks of 8");
+  const int64_t full = dim - dim % 8;
+  for (int64_t j0 = 0; j0 < kTileRows; j0 += 8) {
+    for (int64_t d0 = 0; d0 < full; d0 += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) {
+        r[i] = _mm256_castsi256_ps(
+            OrderKeys8(_mm256_loadu_ps(x + (j0 + i) * dim + d0)));
+      }
+      // 8 x 8 transpose: row i, column c -> t[c], lane i.
+      const __m256 a0 = _mm256_unpacklo_ps(r[0], r[1]);
+      const __m256 a1 = _mm256_unpackhi_ps(r[0], r[1]);
+      const __m256 a2 = _mm256_unpacklo_ps(r[2], r[3]);
+      const __m256 a3 = _mm256_unpackhi_ps(r[2], r[3]);
+      const __m256 a4 = _mm256_unpacklo_ps(r[4], r[5]);
+      const __m256 a5 = _mm256_unpackhi_ps(r[4], r[5]);
+      const __m256 a6 = _mm256_unpacklo_ps(r[6], r[7]);
+      const __m256 a7 = _mm256_unpackhi_ps(r[6], r[7]);
+      const __m256 b0 = _mm256_shuffle_ps(a0, a2, 0x44);
+      const __m256 b1 = _mm256_shuffle_ps(a0, a2, 0xEE);
+      const __m256 b2 = _mm256_shuffle_ps(a1, a3, 0x44);
+      const __m256 b3 = _mm256_shuffle_ps(a1, a3, 0xEE);
+      const __m256 b4 = _mm256_shuffle_ps(a4, a6, 0x44);
+      const __m256 b5 = _mm256_shuffle_ps(a4, a6, 0xEE);
+      const __m256 b6 = _mm256_shuffle_ps(a5, a7, 0x44);
+      const __m256 b7 = _mm256_shuffle_ps(a5, a7, 0xEE);
+      const __m256 t[8] = {
+          _mm256_permute2f128_ps(b0, b4, 0x20),
+          _mm256_permute2f128_ps(b1, b5, 0x20),
+          _mm256_permute2f128_ps(b2, b6, 0x20),
+          _mm256_permute2f128_ps(b3, b7, 0x20),
+          _mm256_permute2f128_ps(b0, b4, 0x31),
+          _mm256_permute2f128_ps(b1, b5, 0x31),
+          _mm256_permute2f128_ps(b2, b6, 0x31),
+          _mm256_permute2f128_ps(b3, b7, 0x31)};
+      for (int c = 0; c < 8; ++c) {
+        float* out = reinterpret_cast<float*>(keys + (d0 + c) * kTileRows + j0);
+        _mm256_storeu_ps(out, t[c]);
+      }
+    }
+    for (int64_t d = full; d < dim; ++d) {
+      for (int64_t i = 0; i < 8; ++i) {
+        keys[d * kTileRows + j0 + i] = OrderKey(x[(j0 + i) * dim + d]);
+      }
+    }
+  }
+}
+
+// TileArgmax on AVX2 registers: the compiler keeps the scalar version's 16
+// lanes in scalar registers, so it is written out here (two 8-lane halves).
+__attribute__((target("avx2"))) void TileArgmaxAvx2(
+    const int32_t* keys, const int32_t* windows, int64_t num_hashes,
+    int64_t window_size, int32_t* tile_codes) {
+  static_assert(kTileRows == 16, "two 8-lane halves");
+  for (int64_t m = 0; m < num_hashes; ++m) {
+    const int32_t* window = windows + m * window_size;
+    const int32_t* first = keys + static_cast<int64_t>(window[0]) * kTileRows;
+    __m256i best0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(first));
+    __m256i best1 =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(first + 8));
+    __m256i code0 = _mm256_setzero_si256();
+    __m256i code1 = _mm256_setzero_si256();
+    for (int64_t k = 1; k < window_size; ++k) {
+      const int32_t* lane = keys + static_cast<int64_t>(window[k]) * kTileRows;
+      const __m256i key0 =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lane));
+      const __m256i key1 =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lane + 8));
+      const __m256i kk = _mm256_set1_epi32(static_cast<int32_t>(k));
+      const __m256i wins0 = _mm256_cmpgt_epi32(key0, best0);  // ties: first k
+      const __m256i wins1 = _mm256_cmpgt_epi32(key1, best1);
+      best0 = _mm256_max_epi32(best0, key0);
+      best1 = _mm256_max_epi32(best1, key1);
+      code0 = _mm256_blendv_epi8(code0, kk, wins0);
+      code1 = _mm256_blendv_epi8(code1, kk, wins1);
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tile_codes + m * kTileRows),
+                        code0);
+    _mm256_storeu_si256(
+        reinterpret_cast<__m256i*>(tile_codes + m * kTileRows + 8), code1);
+  }
+}
+#endif  // TF_WTA_AVX2_KEYS
+
 // Hashes rows [first_row, first_row + kTileRows) clipped to the batch;
 // `scratch` holds D * kTileRows keys then M * kTileRows codes.
 template <typename T>
@@ -99,7 +215,16 @@ void HashTile(typename TTypes<T>::ConstMatrix x,
   const int64_t rows = std::min<int64_t>(kTileRows, x.dimension(0) - first_row);
   int32_t* keys = scratch;
   int32_t* tile_codes = scratch + dim * kTileRows;
-  for (int64_t j = 0; j < kTileRows; ++j) {
+  bool filled = false;
+#ifdef TF_WTA_AVX2_KEYS
+  if constexpr (std::is_same<T, float>::value) {
+    if (rows == kTileRows && HaveAvx2()) {
+      TransposedKeysAvx2(&x(first_row, 0), dim, keys);
+      filled = true;
+    }
+  }
+#endif
+  for (int64_t j = 0; j < kTileRows && !filled; ++j) {
     if (j < rows) {
       const T* row = &x(first_row + j, 0);
       for (int64_t d = 0; d < dim; ++d) {
@@ -109,7 +234,17 @@ void HashTile(typename TTypes<T>::ConstMatrix x,
       for (int64_t d = 0; d < dim; ++d) keys[d * kTileRows + j] = 0;
     }
   }
+#ifdef TF_WTA_AVX2_KEYS
+  if (HaveAvx2()) {
+    TileArgmaxAvx2(keys, windows.data(), num_hashes, windows.dimension(1),
+                   tile_codes);
+  } else {
+    TileArgmax(keys, windows.data(), num_hashes, windows.dimension(1),
+               tile_codes);
+  }
+#else
   TileArgmax(keys, windows.data(), num_hashes, windows.dimension(1), tile_codes);
+#endif
   for (int64_t j = 0; j < rows; ++j) {
     for (int64_t m = 0; m < num_hashes; ++m) {
       codes(first_row + j, m) = tile_codes[m * kTileRows + j];
