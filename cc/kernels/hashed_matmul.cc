@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cc/kernels/input_checks.h"
+#include "cc/kernels/cpu_workers.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/register_types.h"
 #include "tensorflow/core/platform/threadpool.h"
@@ -26,9 +27,6 @@ using GPUDevice = Eigen::GpuDevice;
 
 namespace {
 
-thread::ThreadPool* WorkerPool(OpKernelContext* ctx) {
-  return ctx->device()->tensorflow_cpu_worker_threads()->workers;
-}
 
 // Independent accumulators break the add dependency chain so the compiler
 // vectorises the loop without reassociating float math.

@@ -19,6 +19,7 @@
 
 #include "cc/kernels/hashed_matmul.h"
 #include "tensorflow/core/framework/register_types.h"
+#include "cc/kernels/gpu_launch.h"
 #include "tensorflow/core/util/gpu_kernel_helper.h"
 
 namespace tensorflow {
@@ -28,18 +29,7 @@ using GPUDevice = Eigen::GpuDevice;
 
 namespace {
 
-constexpr int kThreadsPerBlock = 256;
 constexpr int kWarpSize = 32;
-constexpr int kMaxBlocks = 1 << 20;
-
-int BlocksFor(int64_t threads) {
-  const int64_t blocks = (threads + kThreadsPerBlock - 1) / kThreadsPerBlock;
-  return static_cast<int>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
-}
-
-#define GRID_STRIDE_LOOP(i, n)                                                \
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; \
-       i < (n); i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
 // One warp per (b, c) pair: lanes stride over D, then a shuffle reduction.
 template <typename T>

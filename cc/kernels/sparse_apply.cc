@@ -18,6 +18,7 @@
 #include <memory>
 #include <vector>
 
+#include "cc/kernels/cpu_workers.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/register_types.h"
 #include "tensorflow/core/framework/resource_mgr.h"
@@ -32,9 +33,6 @@ using GPUDevice = Eigen::GpuDevice;
 
 namespace {
 
-thread::ThreadPool* WorkerPool(OpKernelContext* ctx) {
-  return ctx->device()->tensorflow_cpu_worker_threads()->workers;
-}
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define TF_WTA_HOT_LOOP __attribute__((target_clones("fma", "default")))

@@ -8,6 +8,7 @@
 
 #include "cc/kernels/sparse_apply.h"
 #include "tensorflow/core/framework/register_types.h"
+#include "cc/kernels/gpu_launch.h"
 #include "tensorflow/core/util/gpu_kernel_helper.h"
 
 namespace tensorflow {
@@ -16,18 +17,6 @@ namespace wta {
 using GPUDevice = Eigen::GpuDevice;
 
 namespace {
-
-constexpr int kThreadsPerBlock = 256;
-constexpr int kMaxBlocks = 1 << 20;
-
-int BlocksFor(int64_t threads) {
-  const int64_t blocks = (threads + kThreadsPerBlock - 1) / kThreadsPerBlock;
-  return static_cast<int>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
-}
-
-#define GRID_STRIDE_LOOP(i, n)                                                \
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; \
-       i < (n); i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
 template <typename T>
 __global__ void SgdKernel(T* __restrict__ var, T learning_rate,

@@ -13,6 +13,7 @@
 #endif
 
 #include "cc/kernels/input_checks.h"
+#include "cc/kernels/cpu_workers.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/register_types.h"
 #include "tensorflow/core/platform/threadpool.h"
@@ -29,9 +30,6 @@ namespace {
 // [D, kTileRows] keys so the argmax over a window runs on kTileRows lanes.
 constexpr int kTileRows = 16;
 
-thread::ThreadPool* WorkerPool(OpKernelContext* ctx) {
-  return ctx->device()->tensorflow_cpu_worker_threads()->workers;
-}
 
 // The tiled path pays D key conversions per row to save M * K scattered
 // loads; it wins unless the windows touch few of the D columns or the batch

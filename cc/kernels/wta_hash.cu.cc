@@ -9,6 +9,7 @@
 
 #include "cc/kernels/wta_hash.h"
 #include "tensorflow/core/framework/register_types.h"
+#include "cc/kernels/gpu_launch.h"
 #include "tensorflow/core/util/gpu_kernel_helper.h"
 
 namespace tensorflow {
@@ -17,13 +18,6 @@ namespace wta {
 using GPUDevice = Eigen::GpuDevice;
 
 namespace {
-
-constexpr int kThreadsPerBlock = 256;
-
-int BlocksFor(int64_t work) {
-  const int64_t blocks = (work + kThreadsPerBlock - 1) / kThreadsPerBlock;
-  return static_cast<int>(blocks < 65535 ? blocks : 65535);
-}
 
 template <typename T>
 __global__ void WtaHashKernel(const T* __restrict__ x,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cc/kernels/input_checks.h"
+#include "cc/kernels/cpu_workers.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/platform/threadpool.h"
 
@@ -22,9 +23,6 @@ using GPUDevice = Eigen::GpuDevice;
 
 namespace {
 
-thread::ThreadPool* WorkerPool(OpKernelContext* ctx) {
-  return ctx->device()->tensorflow_cpu_worker_threads()->workers;
-}
 
 // Lowers *first to value when smaller: parallel shards each report their
 // first bad element and the smallest position wins, so errors are

@@ -23,6 +23,7 @@
 
 #include "cub/device/device_radix_sort.cuh"
 #include "cub/device/device_segmented_radix_sort.cuh"
+#include "cc/kernels/gpu_launch.h"
 #include "tensorflow/core/util/gpu_kernel_helper.h"
 
 namespace tensorflow {
@@ -32,27 +33,15 @@ using GPUDevice = Eigen::GpuDevice;
 
 namespace {
 
-constexpr int kThreadsPerBlock = 256;
 // Count and key scratch of the query: at most this many row-by-unit entries
 // (24 bytes each) at once, so memory stays bounded for any batch.
 constexpr int64_t kQueryScratchEntries = int64_t{1} << 25;
-
-int BlocksFor(int64_t work) {
-  const int64_t blocks = (work + kThreadsPerBlock - 1) / kThreadsPerBlock;
-  return static_cast<int>(
-      std::max<int64_t>(1, std::min<int64_t>(blocks, 65535)));
-}
 
 int BitWidth(uint64_t value) {
   int bits = 0;
   while (value >> bits) ++bits;
   return bits;
 }
-
-#define GRID_STRIDE_LOOP(i, total)                                      \
-  for (int64_t i =                                                      \
-           blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; \
-       i < (total); i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
 // keys[t * N + n] = t * (num_buckets + 1) + bucket of unit n in table t,
 // with num_buckets standing for an out-of-range bucket; units[.] = n.
