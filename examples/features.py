@@ -45,12 +45,18 @@ def resolve_weights(weights):
     return weights, f"local file {weights}"
 
 
+# Seed of a randomly initialised backbone: the features cached by one run and
+# the backbone exported by a later run must be the same network.
+RANDOM_BACKBONE_SEED = 0
+
+
 def load_backbone(backbone, weights, image_size):
     """A frozen `keras.applications` backbone without its top, average-pooled.
 
     Args:
       backbone: constructor name, e.g. "VGG16", "MobileNetV3Small", "ResNet50".
-      weights: "imagenet", a weights file path, or None (random).
+      weights: "imagenet", a weights file path, or None (random, drawn with
+        RANDOM_BACKBONE_SEED so every run builds the same network).
       image_size: int S; the model takes float32 [B, S, S, 3] preprocessed images.
     Returns:
       a keras.Model, [B, S, S, 3] -> float32 [B, D], trainable=False.
@@ -58,6 +64,8 @@ def load_backbone(backbone, weights, image_size):
     constructor = getattr(keras.applications, backbone, None)
     if constructor is None:
         raise SystemExit(f"--backbone {backbone!r} is not in keras.applications")
+    if weights is None:
+        keras.utils.set_random_seed(RANDOM_BACKBONE_SEED)
     model = constructor(include_top=False, weights=weights, pooling="avg",
                         input_shape=(image_size, image_size, 3))
     model.trainable = False
@@ -69,8 +77,10 @@ def cache_path(cache_dir, backbone, weights, dataset, split, image_size):
 
     A weights file is keyed by its path, size and modification time.
     """
-    if weights is None or weights == "imagenet":
-        weights_key = str(weights).lower()
+    if weights is None:
+        weights_key = f"none-seed{RANDOM_BACKBONE_SEED}"
+    elif weights == "imagenet":
+        weights_key = "imagenet"
     else:
         stat = os.stat(weights)
         digest = hashlib.sha1(f"{os.path.abspath(weights)}:{stat.st_size}:{stat.st_mtime}"

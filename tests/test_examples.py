@@ -75,3 +75,15 @@ def test_unprepared_dataset_offline_fails_fast(data_dir, monkeypatch):
     with pytest.raises(SystemExit, match="network is unreachable"):
         example_data.load_image_splits("mnist", ("train",), data_dir)
     assert time.perf_counter() - start < 30
+
+
+def test_random_backbone_is_the_same_network_in_every_run():
+    # Features cached by one run must come from the backbone a later run exports.
+    import numpy as np
+
+    from features import load_backbone
+
+    first = load_backbone("MobileNetV3Small", None, 32)
+    second = load_backbone("MobileNetV3Small", None, 32)
+    for a, b in zip(first.weights, second.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
