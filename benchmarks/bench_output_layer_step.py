@@ -17,9 +17,6 @@ benchmarks/results/output_layer_step.json and .png.
 import argparse
 import json
 import os
-import subprocess
-import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
@@ -120,19 +117,6 @@ def hashed_worker(args):
             "peak_rss_mb": step_peak_mb, "rebuild_peak_mb": common.peak_memory_mb()}
 
 
-def run_worker(args, method, units):
-    command = [sys.executable, os.path.abspath(__file__), "--worker", method,
-               "--units", str(units)] + [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
-                                         if k not in ("worker", "units") and v is not None]
-    steps = args.dense_steps if method == "dense" and units > 300_000 else args.steps
-    command = [c if not c.startswith("--steps=") else f"--steps={steps}" for c in command]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.stderr.write(result.stderr[-5000:])
-        return None
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def plot(rows, path):
     plt = common.pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -180,7 +164,9 @@ def main():
     for units in args.units:
         row = {"units": units}
         for method in ("dense", "hashed"):
-            result = run_worker(args, method, units)
+            steps = args.dense_steps if method == "dense" and units > 300_000 else args.steps
+            result = common.run_worker(os.path.abspath(__file__), args, worker=method,
+                                       units=units, steps=steps)
             if result is None:
                 row[f"{method}_ms"] = None
                 continue

@@ -12,7 +12,6 @@ candidates) memory). Writes benchmarks/results/wta_dense.json and .png.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -76,18 +75,6 @@ def worker(args):
             "peak_rss_mb": training_peak_mb}
 
 
-def run_worker(args, method, units):
-    command = [sys.executable, os.path.abspath(__file__), "--worker", method, "--units",
-               str(units), "--dim", str(args.dim), "--steps", str(args.steps), "--lr", str(args.lr),
-               "--noise", str(args.noise), "--batch", str(args.batch),
-               "--examples-per-class", str(args.examples_per_class)]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.stderr.write(result.stderr[-5000:])
-        return None
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def plot(rows, path):
     plt = common.pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -125,7 +112,8 @@ def main():
     for units in args.units:
         row = {"units": units}
         for method in (["wta"] if args.wta_only else ["dense", "wta"]):
-            result = run_worker(args, method, units) or {}
+            result = common.run_worker(os.path.abspath(__file__), args, worker=method,
+                                       units=units, wta_only=False) or {}
             for key in ("top1", "step_ms", "peak_rss_mb"):
                 if key in result:
                     row[f"{method}_{key.replace('_rss', '')}"] = round(result[key], 3 if key == "top1" else 1)

@@ -95,3 +95,27 @@ def report(name, rows, plot, columns=None, **metadata):
     print("wrote", write_json(name, rows, **metadata))
     plot(rows, plot_path(name))
     print("wrote", plot_path(name))
+
+
+def run_worker(script, args, **overrides):
+    """Runs `script` in a fresh Python process (its own peak memory) with the
+    flags of `args` (an argparse Namespace) updated by `overrides`.
+
+    Returns the dict that the worker printed as JSON on its last stdout line,
+    or None, with its stderr echoed, when it failed.
+    """
+    import subprocess
+    import sys
+
+    command = [sys.executable, script]
+    for key, value in {**vars(args), **overrides}.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            command.append(flag)
+        elif value is not None and value is not False:
+            command.append(f"{flag}={value}")
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.stderr.write(result.stderr[-5000:])
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
