@@ -112,6 +112,8 @@ def run_worker(script, args, **overrides):
         flag = "--" + key.replace("_", "-")
         if value is True:
             command.append(flag)
+        elif isinstance(value, (list, tuple)):
+            command += [flag, *map(str, value)]
         elif value is not None and value is not False:
             command.append(f"{flag}={value}")
     result = subprocess.run(command, capture_output=True, text=True)

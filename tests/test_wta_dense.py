@@ -130,3 +130,10 @@ def test_top_k_recalls_the_exact_best_unit():
     np.testing.assert_allclose(scores.numpy()[:, 0],
                                np.einsum("bd,bd->b", queries, prototypes[ids.numpy()[:, 0]]),
                                rtol=1e-5)
+    # With num_candidates=5 the 5 results are exactly the 5 best-colliding units.
+    few_scores, few_ids = layer.top_k(queries, 5, num_candidates=5)
+    np.testing.assert_array_equal(np.sort(few_ids.numpy(), axis=1),
+                                  np.sort(layer.query(queries, 5).numpy(), axis=1))
+    assert np.all(np.diff(few_scores.numpy(), axis=1) <= 0)
+    with pytest.raises(ValueError, match="num_candidates"):
+        layer.top_k(queries, 5, num_candidates=-3)

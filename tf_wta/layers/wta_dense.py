@@ -264,21 +264,25 @@ class WTADense(keras.layers.Layer):
         outputs = self.activation(self._candidate_logits(inputs, candidates))
         return outputs, positions, candidates
 
-    def top_k(self, inputs, k):
+    def top_k(self, inputs, k, num_candidates=None):
         """Hashed retrieval: the k best units among the candidates, without
         computing the other units.
 
         Args:
           inputs: float32 [B, D].
-          k: int, 1 <= k; max(k, num_candidates) candidates are scored.
+          k: int, 1 <= k.
+          num_candidates: int, units scored per input (default: the layer's
+            num_candidates); more candidates, better recall of the exact
+            top k, linearly more work. max(k, num_candidates) are scored.
         Returns:
           (scores, ids): float32 [B, k] logits (before the activation) and
           int32 [B, k] unit ids, best first; -1 and -inf where a row has
           fewer than k candidates.
         """
         k = _positive_int(k, "k")
+        num_candidates = _positive_int(num_candidates or self.num_candidates, "num_candidates")
         self._ensure_index()
-        candidates = self.query(inputs, max(k, self.num_candidates))
+        candidates = self.query(inputs, max(k, num_candidates))
         logits = self._candidate_logits(inputs, candidates, empty_slot=-np.inf)
         scores, columns = tf.math.top_k(logits, k)
         ids = tf.gather(candidates, columns, batch_dims=1)
