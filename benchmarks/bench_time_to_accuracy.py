@@ -1,13 +1,13 @@
 """Time to accuracy: Dense, sampled softmax and WTADense output layers, 10k to 1M units.
 
     python benchmarks/bench_time_to_accuracy.py                       # synthetic, 10k/100k/1M
-    python benchmarks/bench_time_to_accuracy.py --units 10000 --budget-s 20 --steps 300
+    python benchmarks/bench_time_to_accuracy.py --units 10000 --steps 300 --budget-s 20
     python benchmarks/bench_time_to_accuracy.py --features-train TRAIN.npz --features-test TEST.npz
 
 Each (units, method) trains in its own process (its own peak memory) with
 `model.fit`, batch 256, `tf_wta.SparseSGD` (see output_heads.py for the three
 output layers) until it has done `--steps` steps AND trained for `--budget-s`
-seconds. Dense above `--few-dense-steps-above` units stops after
+seconds (one value for every size, or one per `--units` entry). Dense above `--few-dense-steps-above` units stops after
 `--dense-steps` steps (it does not converge in any affordable time there).
 Training time excludes the first step (tracing) and the evaluations, which
 run at training times `budget * 2**(k/2)` and at step `--steps`: exact top-1
@@ -132,7 +132,7 @@ def worker(args):
     model = output_heads.build(args.worker, units, dim, args.learning_rate,
                                num_candidates=args.num_candidates, num_sampled=args.num_sampled)
     tracker = ProgressTracker(exact_evaluator(model, x_test, y_test, args.eval_chunk),
-                              args.steps, args.budget_s)
+                              args.steps[0], args.budget_s[0])
     common.reset_peak_memory()
     model.fit(train, epochs=1, steps_per_epoch=10**9, verbose=0, callbacks=[tracker.callback])
     return {"units": units, "points": tracker.points, "steps": tracker.step,
@@ -143,12 +143,14 @@ def worker(args):
 
 def at_steps(points, steps):
     """The (top1, top5) evaluated at `steps` steps, or (None, None)."""
-    return next(((p[2], p[3]) for p in points if p[0] == steps), (None, None))
+    return next(((round(p[2], 3), round(p[3], 3)) for p in points if p[0] == steps),
+                (None, None))
 
 
 def at_budget(points, budget_s):
     """The (top1, top5) of the first evaluation at or after `budget_s`."""
-    return next(((p[2], p[3]) for p in points if p[1] >= budget_s), (None, None))
+    return next(((round(p[2], 3), round(p[3], 3)) for p in points if p[1] >= budget_s),
+                (None, None))
 
 
 def time_to_reach(points, top1):
@@ -163,7 +165,7 @@ def time_to_reach(points, top1):
     return None
 
 
-def summarise(units, results, args, oracle):
+def summarise(units, results, steps, budget_s, oracle):
     """Table rows for one task size from the workers' results (method -> dict)."""
     dense = results.get("dense")
     dense_final = dense["points"][-1][2] if dense and dense["points"] else None
@@ -172,16 +174,16 @@ def summarise(units, results, args, oracle):
         if result is None:
             rows.append({"units": units, "method": LABELS[method], "status": "failed"})
             continue
-        top1_steps, top5_steps = at_steps(result["points"], args.steps)
-        top1_budget, top5_budget = at_budget(result["points"], args.budget_s)
+        top1_steps, top5_steps = at_steps(result["points"], steps)
+        top1_budget, top5_budget = at_budget(result["points"], budget_s)
         row = {"units": units, "method": LABELS[method], "steps_done": result["steps"],
                "ms_per_step": round(result["ms_per_step"], 1),
                "speedup": (round(dense["ms_per_step"] / result["ms_per_step"], 1)
                            if dense else None),
                "peak_mb": round(result["peak_mb"]),
-               f"top1@{args.steps}": top1_steps, f"top5@{args.steps}": top5_steps,
-               f"top1@{args.budget_s:g}s": top1_budget, f"top5@{args.budget_s:g}s": top5_budget,
-               "final_top1": result["points"][-1][2] if result["points"] else None}
+               "steps": steps, "top1@steps": top1_steps, "top5@steps": top5_steps,
+               "budget_s": budget_s, "top1@budget": top1_budget, "top5@budget": top5_budget,
+               "final_top1": round(result["points"][-1][2], 3) if result["points"] else None}
         if dense_final:
             reached = time_to_reach(result["points"], 0.9 * dense_final)
             row["s_to_90%_dense"] = round(reached, 1) if reached is not None else None
@@ -220,10 +222,13 @@ def plot(rows, path, curves):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--units", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--units", type=int, nargs="*", default=[10_000, 100_000, 1_000_000],
+                        help="synthetic task sizes (none: only the --features task)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--steps", type=int, default=600, help="the fixed number of steps")
-    parser.add_argument("--budget-s", type=float, default=60.0, help="the fixed time budget")
+    parser.add_argument("--steps", type=int, nargs="+", default=[2000, 600, 600],
+                        help="the fixed number of steps, per size")
+    parser.add_argument("--budget-s", type=float, nargs="+", default=[60.0],
+                        help="the fixed training time budget in seconds, per size")
     parser.add_argument("--dense-steps", type=int, default=40,
                         help="Dense's steps above --few-dense-steps-above units")
     parser.add_argument("--few-dense-steps-above", type=int, default=300_000)
@@ -253,12 +258,15 @@ def main():
         print(json.dumps(worker(args)))
         return
 
-    jobs = [("synthetic", units) for units in args.units]
+    jobs = [("synthetic", units) for units in args.units if units > 0]
     if args.features_train and args.features_test:
         jobs.append(("features", None))
     rows, curves = [], {}
-    for task, units in jobs:
-        overrides = {"task": task, "units": units or 0, "name": None, "methods": None}
+    for position, (task, units) in enumerate(jobs):
+        steps = args.steps[min(position, len(args.steps) - 1)]
+        budget_s = args.budget_s[min(position, len(args.budget_s) - 1)]
+        overrides = {"task": task, "units": units or 0, "name": None, "methods": None,
+                     "budget_s": budget_s}
         if units and units >= 1_000_000:
             overrides["test_examples"] = args.test_examples_1m
         oracle = None
@@ -267,11 +275,9 @@ def main():
                                         **overrides) or {}).get("oracle_top1")
         results = {}
         for method in args.methods:
-            steps = args.steps
-            if method == "dense" and units and units > args.few_dense_steps_above:
-                steps = args.dense_steps
+            few = method == "dense" and units and units > args.few_dense_steps_above
             result = common.run_worker(os.path.abspath(__file__), args, worker=method,
-                                       **{**overrides, "steps": steps})
+                                       **overrides, steps=args.dense_steps if few else steps)
             results[method] = result
             if result:
                 units = result["units"]
@@ -279,14 +285,17 @@ def main():
                 print(json.dumps({"task": task, "method": method,
                                   **{k: v for k, v in result.items() if k != "points"}}),
                       flush=True)
-        for row in summarise(units, results, args, oracle):
+        for row in summarise(units, results, steps, budget_s, oracle):
             rows.append({"task": task, **row})
     columns = ["task", "units", "method", "steps_done", "ms_per_step", "speedup", "peak_mb",
-               f"top1@{args.steps}", f"top5@{args.steps}", f"top1@{args.budget_s:g}s",
-               f"top5@{args.budget_s:g}s", "final_top1", "s_to_90%_dense", "oracle_top1"]
+               "steps", "top1@steps", "top5@steps", "budget_s", "top1@budget", "top5@budget",
+               "final_top1", "s_to_90%_dense", "oracle_top1"]
     settings = {k: v for k, v in vars(args).items() if k not in ("worker", "task", "name")}
     common.report(args.name, rows, lambda r, p: plot(r, p, curves), columns,
                   curves={f"{u}/{m}": p for (u, m), p in curves.items()}, **settings)
+    failed = [f"{r['method']} at {r['units']}" for r in rows if r.get("status") == "failed"]
+    if failed:
+        sys.exit(f"failed runs (their errors are above): {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -102,8 +102,10 @@ def main():
         return
     rows = []
     for units in args.units:
-        rows += common.run_worker(os.path.abspath(__file__), args, worker=True,
-                                  units=units) or []
+        result = common.run_worker(os.path.abspath(__file__), args, worker=True, units=units)
+        if result is None:
+            raise SystemExit(f"the {units}-unit run failed (its error is above)")
+        rows += result
     common.report("top_k_inference", rows, plot,
                   **{k: v for k, v in vars(args).items() if k != "worker"})
 

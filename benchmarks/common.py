@@ -5,7 +5,9 @@ import platform
 import statistics
 import time
 
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+# TF_WTA_BENCHMARK_RESULTS redirects the output (the benchmark tests use it).
+RESULTS_DIR = os.environ.get("TF_WTA_BENCHMARK_RESULTS") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def median_seconds(fn, repeats, warmup=3):

@@ -107,12 +107,13 @@ def main():
     rows = []
     for units in args.units:
         result = common.run_worker(os.path.abspath(__file__), args, worker=True, units=units)
-        if result:
-            row = {"units": units, **{k: round(v, 2) if isinstance(v, float) else v
-                                      for k, v in result.items()}}
-            for stage in STAGES:
-                row[f"{stage}_%"] = round(100 * result[stage] / result["step_ms"])
-            rows.append(row)
+        if result is None:
+            raise SystemExit(f"the {units}-unit run failed (its error is above)")
+        row = {"units": units, **{k: round(v, 2) if isinstance(v, float) else v
+                                  for k, v in result.items()}}
+        for stage in STAGES:
+            row[f"{stage}_%"] = round(100 * result[stage] / result["step_ms"])
+        rows.append(row)
     columns = ["units", "step_ms", "distinct_rows"] + [c for s in STAGES for c in (s, f"{s}_%")]
     common.report("wta_step_profile", rows, plot, columns,
                   **{k: v for k, v in vars(args).items() if k != "worker"})

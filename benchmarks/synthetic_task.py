@@ -27,7 +27,7 @@ class ConfusablePrototypes:
     Args:
       units: int N, number of classes.
       dim: int D, number of features.
-      latent_dim: int, dimension of the subspace holding the prototypes.
+      latent_dim: int, dimension of the subspace holding the prototypes (at most D).
       group_size: int, classes per confusable group.
       within_group_cosine: float in [0, 1), cosine between prototypes of a group.
       nuisance: float, standard deviation of the nuisance coefficient xi * s_g.
@@ -44,6 +44,7 @@ class ConfusablePrototypes:
         self.units, self.dim, self.seed = units, dim, seed
         self.nuisance, self.noise, self.group_size = nuisance, noise, group_size
         rng = np.random.default_rng(seed)
+        latent_dim = min(latent_dim, dim)
         groups = -(-units // group_size)
         group_of = np.arange(units) // group_size
         shared = rng.standard_normal((groups, latent_dim), dtype=np.float32)
