@@ -27,11 +27,10 @@ def sparse_task(num_classes, dim, num_examples, support=12, seed=0, sample_seed=
     return x.astype(np.float32), y
 
 
-def test_default_hash_type_depends_on_the_mode():
+def test_default_hash_type_is_wta():
     assert tf_wta.WTADense(10).hash_type == "wta"
-    assert tf_wta.WTADense(10, mode="hidden").hash_type == "dwta"
-    assert tf_wta.WTADense(10, mode="hidden", hash_type="wta").hash_type == "wta"
-    assert tf_wta.WTADense(10, hash_type="dwta").hash_type == "dwta"
+    assert tf_wta.WTADense(10, mode="hidden").hash_type == "wta"
+    assert tf_wta.WTADense(10, mode="hidden", hash_type="dwta").hash_type == "dwta"
     with pytest.raises(ValueError, match="hash_type must be one of"):
         tf_wta.WTADense(10, hash_type="simhash")
 
@@ -46,14 +45,15 @@ def test_config_round_trip(mode, hash_type):
 
 
 def test_config_saved_before_hash_type_loads_as_wta():
-    config = tf_wta.WTADense(40, mode="hidden", seed=0).get_config()
+    config = tf_wta.WTADense(40, mode="hidden", hash_type="dwta", seed=0).get_config()
     del config["hash_type"]
     assert tf_wta.WTADense.from_config(config).hash_type == "wta"
 
 
 def test_dwta_layer_hashes_inputs_and_kernel_rows_densified():
     layer = tf_wta.WTADense(100, mode="hidden", activation="relu", num_candidates=10,
-                            num_tables=8, codes_per_table=2, window_size=4, seed=0)
+                            num_tables=8, codes_per_table=2, window_size=4, seed=0,
+                            hash_type="dwta")
     layer.build((None, 64))
     layer.rebuild_index()
     kernel_codes = tf_wta.densified_wta_hash(layer.kernel, layer.windows)
@@ -72,9 +72,9 @@ def test_keras_file_keeps_hash_type(tmp_path):
     x, y = sparse_task(5, 64, 128)
     model = keras.Sequential([keras.Input((64,)),
                               tf_wta.WTADense(64, activation="relu", mode="hidden",
-                                              num_candidates=8, seed=0),
+                                              num_candidates=8, seed=0, hash_type="dwta"),
                               tf_wta.WTADense(32, activation="relu", mode="hidden",
-                                              num_candidates=8, seed=1, hash_type="wta"),
+                                              num_candidates=8, seed=1),
                               keras.layers.Dense(5)])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=1, verbose=0)

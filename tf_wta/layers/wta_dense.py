@@ -65,14 +65,15 @@ class WTADense(keras.layers.Layer):
       codes_per_table: WTA codes m packed per table key (default: chosen so
         about 16 units share a bucket, see `hash_settings`).
       window_size: WTA window K >= 2 (default 8).
-      hash_type: "wta" (`wta_hash`) or "dwta" (`densified_wta_hash`, for
-        sparse inputs: windows that see only zeros borrow the code of a
-        non-empty window instead of all hashing to code 0). Both the inputs
-        and the kernel rows (index rebuild) are hashed with it. Default:
-        "dwta" for mode="hidden" (its inputs are ReLU outputs or pixels, often
-        mostly zero; on an input with no zero both give the same codes),
-        "wta" for mode="output". A config saved without `hash_type` (before
-        the argument existed) loads as "wta", the hash its index was built with.
+      hash_type: "wta" (default, `wta_hash`) or "dwta" (`densified_wta_hash`:
+        windows that see only zeros borrow the code of a non-empty window
+        instead of all hashing to code 0). Both the inputs and the kernel rows
+        (index rebuild) are hashed with it; on inputs with no zero the two
+        give the same codes. A config saved before the argument existed loads
+        as "wta", the hash its index was built with. "dwta" is not the default
+        for hidden layers because it measured worse there (README, Examples):
+        a borrowed code is compared with a dense kernel row's own code of that
+        window, which is unrelated to the input.
       rebuild_every: training steps between index rebuilds (the first period).
       rebuild_growth: each period is this factor longer than the one before;
         1.0 (default) keeps a fixed period, > 1 gives SLIDE's thinning schedule.
@@ -88,15 +89,13 @@ class WTADense(keras.layers.Layer):
                  num_candidates=None, num_tables=50, codes_per_table=None, window_size=8,
                  rebuild_every=50, rebuild_growth=1.0, max_bucket_size=None,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, seed=None, hash_type=None,
+                 kernel_regularizer=None, bias_regularizer=None, seed=None, hash_type="wta",
                  **kwargs):
         super().__init__(**kwargs)
         self.units = _positive_int(units, "units")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
-        if hash_type is None:
-            hash_type = "dwta" if mode == "hidden" else "wta"
         if hash_type not in HASH_TYPES:
             raise ValueError(f"hash_type must be one of {HASH_TYPES}, got {hash_type!r}")
         self.hash_type = hash_type
@@ -327,8 +326,3 @@ class WTADense(keras.layers.Layer):
         })
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        # Configs saved before hash_type existed were hashed with plain WTA;
-        # keep it, so the saved index matches the inputs' hash.
-        return super().from_config({"hash_type": "wta", **config})
