@@ -22,9 +22,9 @@ using GPUDevice = Eigen::GpuDevice;
 namespace {
 
 // Raw codes of one row (kEmptyWindow where a window is empty); returns how
-// many windows are not empty.
-template <typename T>
-int64_t RawCodes(const T* row, TTypes<int32_t>::ConstMatrix windows,
+// many windows are not empty. `key(d)` is DensifiedKey of the row's entry d.
+template <typename KeyOf>
+int64_t RawCodes(KeyOf key_of, TTypes<int32_t>::ConstMatrix windows,
                  int32_t* raw) {
   const int64_t num_hashes = windows.dimension(0);
   const int64_t window_size = windows.dimension(1);
@@ -34,7 +34,7 @@ int64_t RawCodes(const T* row, TTypes<int32_t>::ConstMatrix windows,
     int32_t best = kNeverWinsKey;
     int32_t code = kEmptyWindow;
     for (int64_t k = 0; k < window_size; ++k) {
-      const int32_t key = DensifiedKey(static_cast<float>(row[window[k]]));
+      const int32_t key = key_of(window[k]);
       if (key > best) {
         best = key;
         code = static_cast<int32_t>(k);
@@ -61,13 +61,35 @@ struct WtaDensifiedHash<CPUDevice, T> {
     // Cost per row: the scattered loads of every window, plus a few probes
     // per empty window (their expected number is small unless nearly every
     // window is empty).
+    const int64_t dim = x.dimension(1);
     const int64_t cost_per_row = num_hashes * (4 * windows.dimension(1) + 8);
+    // Converting the whole row to keys first (D conversions) beats
+    // converting each window entry (M * K) unless the windows touch few of
+    // the D columns.
+    const bool keys_first = dim <= 2 * num_hashes * windows.dimension(1);
     WorkerPool(ctx)->ParallelFor(
         batch, cost_per_row, [&](int64_t begin, int64_t end) {
           std::vector<int32_t> raw(num_hashes);
+          std::vector<int32_t> keys(keys_first ? dim : 0);
           for (int64_t b = begin; b < end; ++b) {
             int32_t* out = &codes(b, 0);
-            if (RawCodes<T>(&x(b, 0), windows, raw.data()) == 0) {
+            const T* row = &x(b, 0);
+            int64_t non_empty;
+            if (keys_first) {
+              for (int64_t d = 0; d < dim; ++d) {
+                keys[d] = DensifiedKey(static_cast<float>(row[d]));
+              }
+              const int32_t* row_keys = keys.data();
+              non_empty = RawCodes([row_keys](int32_t d) { return row_keys[d]; },
+                                   windows, raw.data());
+            } else {
+              non_empty = RawCodes(
+                  [row](int32_t d) {
+                    return DensifiedKey(static_cast<float>(row[d]));
+                  },
+                  windows, raw.data());
+            }
+            if (non_empty == 0) {
               // No window to borrow from: every probe would fail.
               std::fill(out, out + num_hashes, 0);
               continue;
