@@ -8,8 +8,12 @@ same hidden layer sizes and a Dense output layer. In the sparse one each
 hidden layer is a `tf_wta.WTADense(mode="hidden", activation="relu")`: only
 the `--num-candidates` units whose weight rows collide with the input's WTA
 hash are computed, forward and backward (Spring & Shrivastava 2017); the
-others output 0. Prints test accuracy, time per epoch and per step, and the
-fraction of the Dense MLP's multiplications that the sparse one performs.
+others output 0. `--hash-type dwta` hashes with densified WTA (Chen &
+Shrivastava 2018), meant for mostly-zero inputs such as pixels and a sparse
+layer's ReLU output; it measured worse than plain WTA here (see README.md), so
+plain WTA is the default. Prints test accuracy, time per epoch and per step,
+and the fraction of the Dense MLP's multiplications that the sparse one
+performs.
 """
 import argparse
 import os
@@ -36,7 +40,11 @@ def parse_args(argv=None):
                         help="units of each hidden layer")
     parser.add_argument("--num-candidates", type=int, default=256,
                         help="units computed per example in each sparse hidden layer")
-    parser.add_argument("--num-tables", type=int, default=50, help="hash tables per layer")
+    parser.add_argument("--num-tables", type=int, default=100, help="hash tables per layer")
+    parser.add_argument("--hash-type", choices=("wta", "dwta"), default="wta",
+                        help="plain or densified WTA (WTADense's hash_type)")
+    parser.add_argument("--rebuild-every", type=int, default=20,
+                        help="training steps between index rebuilds")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="LazyAdam")
@@ -64,7 +72,8 @@ def mlp(kind, input_dim, hidden_units, num_classes, args):
         else:
             x = tf_wta.WTADense(units, activation="relu", mode="hidden",
                                 num_candidates=min(args.num_candidates, units),
-                                num_tables=args.num_tables, seed=0)(x)
+                                num_tables=args.num_tables, hash_type=args.hash_type,
+                                rebuild_every=args.rebuild_every, seed=0)(x)
     return keras.Model(inputs, keras.layers.Dense(num_classes)(x), name=f"{kind.lower()}_mlp")
 
 
@@ -100,7 +109,8 @@ def main(argv=None):
                      "mults": multiplications(input_dim, args.hidden_units, num_classes,
                                               computed)})
     print(f"\n{info.full_name}, hidden {args.hidden_units}, {args.num_candidates} candidates per "
-          f"sparse layer, {args.epochs} epochs, batch {args.batch_size}")
+          f"sparse layer ({args.hash_type}, {args.num_tables} tables), {args.epochs} epochs, "
+          f"batch {args.batch_size}")
     print(f"{'MLP':>8}  {'top-1':>6}  {'top-5':>6}  {'s/epoch':>7}  {'ms/step':>7}  "
           f"{'speedup':>7}  {'mults/example':>13}  {'fraction':>8}")
     for row in rows:

@@ -65,3 +65,46 @@ def query_index(unit_buckets, query_buckets, num_candidates, max_bucket_size=Non
         best = ids[np.lexsort((ids, -counts[ids]))][:num_candidates]
         out[b, :len(best)] = best
     return out
+
+
+def _fmix32(h):
+    """murmur3's 32-bit finaliser on a Python int in [0, 2**32)."""
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & 0xFFFFFFFF
+    h ^= h >> 16
+    return h
+
+
+def densified_probe(m, t, num_hashes):
+    """Window probed by empty window m at attempt t: fmix32(m * 0x9e3779b9 + t) mod M."""
+    return _fmix32((m * 0x9E3779B9 + t) & 0xFFFFFFFF) % num_hashes
+
+
+def densified_wta_hash(x, windows, max_probes=100):
+    """DWTA codes: argmax over the non-zero, non-NaN entries of a window (ties
+    to the smallest k); an empty window (only zeros and NaN) takes the code of
+    the first non-empty window probed by densified_probe(m, t), t = 1..max_probes,
+    else 0."""
+    x = np.asarray(x, dtype=np.float64)
+    windows = np.asarray(windows)
+    gathered = x[:, windows]  # [B, M, K]
+    valid = ~np.isnan(gathered) & (gathered != 0)
+    filled = np.where(valid, gathered, -np.inf)
+    best = filled.max(axis=-1, keepdims=True)
+    winners = valid & (filled == best)
+    raw = np.where(valid.any(axis=-1), np.argmax(winners, axis=-1), -1)
+    batch, num_hashes = raw.shape
+    codes = np.zeros((batch, num_hashes), np.int32)
+    for b in range(batch):
+        for m in range(num_hashes):
+            if raw[b, m] >= 0:
+                codes[b, m] = raw[b, m]
+                continue
+            for t in range(1, max_probes + 1):
+                borrowed = raw[b, densified_probe(m, t, num_hashes)]
+                if borrowed >= 0:
+                    codes[b, m] = borrowed
+                    break
+    return codes

@@ -45,6 +45,41 @@ def test_gpu_out_of_range_code_gives_bucket_minus_one():
     np.testing.assert_array_equal(buckets.numpy(), [[4, -1], [5, -1]])
 
 
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float16, tf.bfloat16])
+@pytest.mark.parametrize("zero_fraction", [0.0, 0.9, 0.99, 1.0])
+def test_gpu_densified_hash_matches_cpu_and_reference(dtype, zero_fraction):
+    rng = np.random.default_rng(2)
+    x = np.abs(rng.standard_normal((333, 700))).astype(np.float32)
+    x[rng.random(x.shape) < zero_fraction] = 0.0
+    x[rng.random(x.shape) < 0.02] = np.nan
+    x[::5] *= -1.0  # some rows negative: zeros must not win there either
+    x[3] = 0.0  # a row with nothing to borrow from
+    x = tf.cast(x, dtype)
+    windows = tf_wta.wta_windows(700, 1000, 8, seed=1)
+    with tf.device("/GPU:0"):
+        gpu = tf_wta.densified_wta_hash(x, windows, max_probes=50)
+    with tf.device("/CPU:0"):
+        cpu = tf_wta.densified_wta_hash(x, windows, max_probes=50)
+    np.testing.assert_array_equal(gpu.numpy(), cpu.numpy())
+    expected = references.densified_wta_hash(tf.cast(x, tf.float32).numpy(), windows.numpy(), 50)
+    np.testing.assert_array_equal(gpu.numpy(), expected)
+
+
+def test_gpu_densified_out_of_range_window_is_skipped_like_a_zero():
+    x = tf.constant([[1.0, 2.0, 0.0, 3.0]])
+    windows = tf.constant([[5, 0, 1], [-1, 2, 0], [99, 2, -7], [3, 1, 2]], tf.int32)
+    with tf.device("/GPU:0"):
+        codes = tf_wta.densified_wta_hash(x, windows)
+    raw = np.array([[2, 2, -1, 0]])  # window 2 sees only bad indices and a zero
+    expected = raw.copy()
+    for t in range(1, 101):
+        borrowed = raw[0, references.densified_probe(2, t, 4)]
+        if borrowed >= 0:
+            expected[0, 2] = borrowed
+            break
+    np.testing.assert_array_equal(codes.numpy(), expected)
+
+
 def hashed_matmul_case(rng, batch, dim, units, candidates, dtype):
     x = rng.standard_normal((batch, dim)).astype(dtype)
     weights = rng.standard_normal((units, dim)).astype(dtype)

@@ -11,8 +11,8 @@ def registered_devices(op_name):
     return {k.device_type for k in kernels.get_registered_kernels_for_op(op_name).kernel}
 
 
-@pytest.mark.parametrize("op_name", ["WtaHash", "WtaBuckets", "WtaHashedMatmul",
-                                     "WtaHashedMatmulGrad"])
+@pytest.mark.parametrize("op_name", ["WtaHash", "WtaDensifiedHash", "WtaBuckets",
+                                     "WtaHashedMatmul", "WtaHashedMatmulGrad"])
 def test_kernels_registered_for_built_devices(op_name):
     devices = registered_devices(op_name)
     assert "CPU" in devices

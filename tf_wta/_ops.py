@@ -62,6 +62,7 @@ def _register_gradients():
     # Integer-valued hashes: no gradient flows through them, and asking for
     # one gives None rather than an error.
     tf.no_gradient("WtaHash")
+    tf.no_gradient("WtaDensifiedHash")
     tf.no_gradient("WtaBuckets")
     tf.no_gradient("WtaHashedMatmulGrad")
     tf.RegisterGradient("WtaHashedMatmul")(_hashed_matmul_grad)

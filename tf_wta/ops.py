@@ -1,6 +1,6 @@
 """The public op API: Winner-Take-All hashing, the bucket index and the hashed matmul.
 
-Data flows x -> wta_hash -> wta_buckets -> query_index -> hashed_matmul, and
+Data flows x -> wta_hash (or densified_wta_hash) -> wta_buckets -> query_index -> hashed_matmul, and
 the units' weights through the same hash into build_index. Every function
 checks what it can see before building the op (a ValueError naming the
 argument); the kernels check the rest at run time (InvalidArgumentError).
@@ -113,6 +113,51 @@ def wta_hash(x, windows, name=None):
     x = _matrix(x, "x", _HASHABLE_DTYPES)
     windows = _matrix(windows, "windows", (tf.int32,))
     return load_ops().wta_hash(x, windows, name=name)
+
+
+def densified_wta_hash(x, windows, max_probes=100, name=None):
+    """Densified Winner-Take-All hash codes (DWTA; Chen & Shrivastava 2018).
+
+    WTA for sparse inputs. Window m of row b is *empty* when every entry it
+    sees, `x[b, windows[m, k]]`, is zero (-0.0 too) or NaN.
+
+    - A non-empty window's code is the argmax over its non-zero, non-NaN
+      entries; ties go to the smallest k (-inf is a value like any other).
+      So for non-negative inputs it equals `wta_hash` wherever that code
+      is informative, and for a row with no zero and no NaN it equals
+      `wta_hash` exactly.
+    - An empty window m borrows the code of window
+      `j_t = fmix32(m * 0x9e3779b9 + t) mod M` for the first `t` in
+      `1..max_probes` whose window is not empty (uint32 arithmetic, wrapping;
+      `fmix32` is murmur3's 32-bit finaliser, see
+      `tests/references.py`), and gets 0 when every probe finds an empty
+      window (always, for a row with no non-zero entry).
+
+    The probe sequence depends only on (m, t, M), so the codes are
+    deterministic and identical on the CPU and the GPU. Not differentiable:
+    the gradient with respect to x is None.
+
+    Args:
+      x: [B, D] float32, float16 or bfloat16.
+      windows: [M, K] int32 with entries in [0, D) (see `wta_windows`). On the
+        CPU an entry outside [0, D) is an InvalidArgumentError; on the GPU,
+        where checking costs a host sync, such an entry never wins (it is
+        skipped like a zero).
+      max_probes: int >= 1, probes per empty window (default 100; with a
+        fraction p of empty windows a probe fails with probability p, so
+        all of them with p ** max_probes).
+      name: optional op name.
+    Returns:
+      int32 [B, M] codes in [0, K).
+    Raises:
+      ValueError: a wrong rank or dtype, or max_probes < 1.
+    """
+    max_probes = _positive_int(max_probes, "max_probes")
+    if max_probes > _INT32_MAX:
+        raise ValueError(f"max_probes must fit in int32, got {max_probes}")
+    x = _matrix(x, "x", _HASHABLE_DTYPES)
+    windows = _matrix(windows, "windows", (tf.int32,))
+    return load_ops().wta_densified_hash(x, windows, max_probes=max_probes, name=name)
 
 
 def wta_buckets(codes, window_size, codes_per_table, name=None):

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
+#include "tensorflow/core/framework/tensor_types.h"
 #include "tensorflow/core/platform/errors.h"
 
 namespace tensorflow {
@@ -41,6 +42,23 @@ inline absl::Status NumBuckets(int64_t window_size, int64_t codes_per_table,
   }
   *num_buckets = n;
   return absl::OkStatus();
+}
+
+// First (row, column) of `matrix` whose value is outside [0, limit), or
+// false when there is none.
+inline bool FindOutOfRange(TTypes<int32_t>::ConstMatrix matrix, int64_t limit,
+                           int64_t* row, int64_t* col) {
+  for (int64_t r = 0; r < matrix.dimension(0); ++r) {
+    for (int64_t c = 0; c < matrix.dimension(1); ++c) {
+      const int32_t v = matrix(r, c);
+      if (v < 0 || v >= limit) {
+        *row = r;
+        *col = c;
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 }  // namespace wta

@@ -310,23 +310,6 @@ void WtaBuckets<CPUDevice>::operator()(OpKernelContext* ctx,
 
 namespace {
 
-// First (row, column) of `matrix` whose value is outside [0, limit), or
-// false when there is none.
-bool FindOutOfRange(TTypes<int32_t>::ConstMatrix matrix, int64_t limit,
-                    int64_t* row, int64_t* col) {
-  for (int64_t r = 0; r < matrix.dimension(0); ++r) {
-    for (int64_t c = 0; c < matrix.dimension(1); ++c) {
-      const int32_t v = matrix(r, c);
-      if (v < 0 || v >= limit) {
-        *row = r;
-        *col = c;
-        return true;
-      }
-    }
-  }
-  return false;
-}
-
 template <typename Device, typename T>
 class WtaHashOp : public OpKernel {
  public:

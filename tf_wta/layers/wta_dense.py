@@ -8,6 +8,7 @@ from tf_wta.candidates import candidates_with_labels
 from tf_wta.layers import hash_settings
 
 MODES = ("output", "hidden")
+HASH_TYPES = ("wta", "dwta")
 # Logit of an empty candidate slot: far below any real logit, yet finite so
 # that softmax and cross-entropy stay NaN-free.
 _EMPTY_SLOT_LOGIT = -1e9
@@ -64,6 +65,15 @@ class WTADense(keras.layers.Layer):
       codes_per_table: WTA codes m packed per table key (default: chosen so
         about 16 units share a bucket, see `hash_settings`).
       window_size: WTA window K >= 2 (default 8).
+      hash_type: "wta" (default, `wta_hash`) or "dwta" (`densified_wta_hash`:
+        windows that see only zeros borrow the code of a non-empty window
+        instead of all hashing to code 0). Both the inputs and the kernel rows
+        (index rebuild) are hashed with it; on inputs with no zero the two
+        give the same codes. A config saved before the argument existed loads
+        as "wta", the hash its index was built with. "dwta" is not the default
+        for hidden layers because it measured worse there (README, Examples):
+        a borrowed code is compared with a dense kernel row's own code of that
+        window, which is unrelated to the input.
       rebuild_every: training steps between index rebuilds (the first period).
       rebuild_growth: each period is this factor longer than the one before;
         1.0 (default) keeps a fixed period, > 1 gives SLIDE's thinning schedule.
@@ -79,12 +89,16 @@ class WTADense(keras.layers.Layer):
                  num_candidates=None, num_tables=50, codes_per_table=None, window_size=8,
                  rebuild_every=50, rebuild_growth=1.0, max_bucket_size=None,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, seed=None, **kwargs):
+                 kernel_regularizer=None, bias_regularizer=None, seed=None, hash_type="wta",
+                 **kwargs):
         super().__init__(**kwargs)
         self.units = _positive_int(units, "units")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
+        if hash_type not in HASH_TYPES:
+            raise ValueError(f"hash_type must be one of {HASH_TYPES}, got {hash_type!r}")
+        self.hash_type = hash_type
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
         self.window_size = _positive_int(window_size, "window_size", minimum=2)
@@ -164,8 +178,10 @@ class WTADense(keras.layers.Layer):
                               synchronization="on_read", name=name)
 
     def hash_buckets(self, vectors):
-        """Bucket keys of vectors in every table: float [n, D] -> int32 [n, L]."""
-        codes = ops.wta_hash(tf.convert_to_tensor(vectors), self.windows)
+        """Bucket keys of vectors in every table: float [n, D] -> int32 [n, L]
+        (hashed with `hash_type`)."""
+        hash_codes = ops.densified_wta_hash if self.hash_type == "dwta" else ops.wta_hash
+        codes = hash_codes(tf.convert_to_tensor(vectors), self.windows)
         return ops.wta_buckets(codes, self.window_size, self.codes_per_table)
 
     def rebuild_index(self):
@@ -310,5 +326,7 @@ class WTADense(keras.layers.Layer):
             "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
             "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
             "seed": self.seed,
+            "hash_type": self.hash_type,
         })
         return config
+

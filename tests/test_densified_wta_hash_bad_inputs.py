@@ -1,0 +1,102 @@
+"""densified_wta_hash: bad inputs give errors that name the input; nothing crashes."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tf_wta
+
+raw_ops = tf_wta.load_ops()
+
+pytestmark = pytest.mark.usefixtures("on_cpu")  # see conftest.py
+
+
+def windows_of(*rows):
+    return tf.constant(rows, tf.int32)
+
+
+@pytest.mark.parametrize("bad_index", [-1, 10, 2**31 - 1])
+def test_window_index_outside_dim(bad_index):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=rf"windows\[1, 2\] = {bad_index} is outside \[0, D\)"):
+        tf_wta.densified_wta_hash(tf.zeros([2, 10]), windows_of([0, 1, 2], [3, 4, bad_index]))
+
+
+def test_window_index_checked_inside_tf_function():
+    @tf.function
+    def hash_batch(x, windows):
+        return tf_wta.densified_wta_hash(x, windows)
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="outside"):
+        hash_batch(tf.ones([2, 4]), windows_of([0, 4]))
+
+
+@pytest.mark.parametrize("x_shape,windows_shape,name",
+                         [([10], [2, 2], "x"), ([2, 3, 4], [2, 2], "x"),
+                          ([2, 10], [4], "windows"), ([2, 10], [1, 2, 2], "windows")])
+def test_wrong_ranks(x_shape, windows_shape, name):
+    windows = tf.zeros(windows_shape, tf.int32)
+    with pytest.raises(ValueError, match=f"{name} must be a rank-2"):
+        tf_wta.densified_wta_hash(tf.ones(x_shape), windows)
+    # The kernel checks again when the Python wrapper is bypassed.
+    with pytest.raises((tf.errors.InvalidArgumentError, ValueError), match=name):
+        raw_ops.wta_densified_hash(tf.ones(x_shape), windows)
+
+
+def test_wrong_dtypes():
+    with pytest.raises(ValueError, match="x must have dtype float32"):
+        tf_wta.densified_wta_hash(tf.ones([2, 3], tf.int32), windows_of([0, 1]))
+    with pytest.raises(ValueError, match="x must have dtype"):
+        tf_wta.densified_wta_hash(tf.ones([2, 3], tf.float64), windows_of([0, 1]))
+    with pytest.raises(ValueError, match="windows must have dtype int32"):
+        tf_wta.densified_wta_hash(tf.ones([2, 3]), tf.constant([[0, 1]], tf.int64))
+    with pytest.raises((TypeError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError)):
+        raw_ops.wta_densified_hash(tf.ones([2, 3], tf.float64), windows_of([0, 1]))
+
+
+@pytest.mark.parametrize("max_probes", [0, -3])
+def test_max_probes_below_one(max_probes):
+    with pytest.raises(ValueError, match=f"max_probes must be >= 1, got {max_probes}"):
+        tf_wta.densified_wta_hash(tf.ones([2, 3]), windows_of([0, 1]), max_probes=max_probes)
+    # The op's attr constraint rejects it when the wrapper is bypassed.
+    with pytest.raises((tf.errors.InvalidArgumentError, ValueError), match="max_probes"):
+        raw_ops.wta_densified_hash(tf.ones([2, 3]), windows_of([0, 1]), max_probes=max_probes)
+
+
+@pytest.mark.parametrize("max_probes", [2.0, True, None])
+def test_max_probes_not_an_int(max_probes):
+    with pytest.raises(ValueError, match="max_probes must be an int"):
+        tf_wta.densified_wta_hash(tf.ones([2, 3]), windows_of([0, 1]), max_probes=max_probes)
+
+
+def test_max_probes_beyond_int32():
+    with pytest.raises(ValueError, match="max_probes must fit in int32"):
+        tf_wta.densified_wta_hash(tf.ones([2, 3]), windows_of([0, 1]), max_probes=2**31)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"max_probes must be in \[1"):
+        raw_ops.wta_densified_hash(tf.ones([2, 3]), windows_of([0, 1]), max_probes=2**31)
+
+
+def test_empty_windows_or_empty_x_columns():
+    with pytest.raises(tf.errors.InvalidArgumentError, match="windows must have at least one"):
+        raw_ops.wta_densified_hash(tf.ones([2, 3]), tf.zeros([2, 0], tf.int32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="x must have at least one"):
+        raw_ops.wta_densified_hash(tf.ones([2, 0]), tf.zeros([2, 1], tf.int32))
+
+
+def test_shape_function_rejects_bad_static_shapes():
+    @tf.function
+    def hash_rank3():
+        return raw_ops.wta_densified_hash(tf.ones([2, 3, 4]), tf.zeros([2, 2], tf.int32))
+
+    with pytest.raises(ValueError, match="must be rank 2"):
+        hash_rank3()
+
+
+def test_shape_function_infers_codes_shape():
+    @tf.function(input_signature=[tf.TensorSpec([None, 12], tf.float32),
+                                  tf.TensorSpec([5, None], tf.int32)])
+    def hash_batch(x, windows):
+        codes = raw_ops.wta_densified_hash(x, windows)
+        assert codes.shape.as_list() == [None, 5]
+        return codes
+
+    assert hash_batch(np.zeros((3, 12), np.float32), np.zeros((5, 2), np.int32)).shape == (3, 5)
