@@ -2,7 +2,8 @@
 
 Pure numpy/Pillow, no TensorFlow: the `glyphs` dataset builder uses it to
 make one class per code point, each example a randomly shifted, rotated,
-scaled, noisy rendering of the glyph in one of the DejaVu Sans faces.
+scaled, noisy rendering of the glyph in one of the faces that cover it
+(the DejaVu Sans faces, or every text face matplotlib ships).
 """
 import hashlib
 import os
@@ -13,6 +14,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 # The faces an example is drawn in (when the face covers its code point).
 FACES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf")
+# Every text face matplotlib ships that draws real glyphs (not the
+# LastResort placeholder boxes, the one-size math variants or the 127-glyph
+# Computer Modern subsets): about 6,500 distinct glyphs in all.
+ALL_FACES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
+             "DejaVuSans-BoldOblique.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
+             "DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf", "DejaVuSansMono.ttf",
+             "DejaVuSansMono-Bold.ttf", "STIXGeneral.ttf", "STIXGeneralBol.ttf",
+             "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf")
 # Unicode categories that do not render as a glyph of their own: marks,
 # separators, control, format, private use, unassigned.
 _SKIPPED_CATEGORIES = ("M", "Z", "C")
@@ -55,24 +64,29 @@ def _draw(font, char, canvas):
 class GlyphRenderer:
     """Renders `num_classes` distinct glyphs at `image_size` x `image_size`.
 
-    Classes are code points that DejaVu Sans covers and that draw something,
-    minus those whose clean rendering duplicates an earlier one (e.g. Latin
-    and Cyrillic "A"), taken evenly spaced over the code-point order so every
-    script contributes. Raises ValueError when fewer are available.
+    Classes are code points that the first face covers (with
+    classes_from_all_faces: any of `faces`) and that draw something, minus
+    those whose clean rendering (in the first face that covers them)
+    duplicates an earlier one (e.g. Latin and Cyrillic "A"), taken evenly
+    spaced over the code-point order so every script contributes. Each
+    example is drawn in a random one of the faces that cover its code point.
+    Raises ValueError when fewer are available.
     """
 
-    def __init__(self, num_classes, image_size):
+    def __init__(self, num_classes, image_size, faces=FACES, classes_from_all_faces=False):
         self.image_size = image_size
         canvas = _OVERSAMPLE * image_size
         fonts = [ImageFont.truetype(os.path.join(font_dir(), face), int(0.7 * canvas))
-                 for face in FACES]
-        coverage = [_covered_code_points(os.path.join(font_dir(), face)) for face in FACES]
+                 for face in faces]
+        coverage = [_covered_code_points(os.path.join(font_dir(), face)) for face in faces]
+        class_code_points = set().union(*coverage) if classes_from_all_faces else coverage[0]
         renders, seen = {}, set()
-        for code_point in sorted(coverage[0]):
+        for code_point in sorted(class_code_points):
             char = chr(code_point)
             if unicodedata.category(char)[0] in _SKIPPED_CATEGORIES:
                 continue
-            clean = _draw(fonts[0], char, canvas)
+            first = next(i for i, covered in enumerate(coverage) if code_point in covered)
+            clean = _draw(fonts[first], char, canvas)
             if clean is None:
                 continue
             digest = hashlib.sha1(clean.resize((image_size, image_size)).tobytes()).digest()
@@ -80,7 +94,8 @@ class GlyphRenderer:
                 continue
             seen.add(digest)
             renders[code_point] = [clean] + [
-                _draw(font, char, canvas) for font, covered in zip(fonts[1:], coverage[1:])
+                _draw(font, char, canvas)
+                for font, covered in zip(fonts[first + 1:], coverage[first + 1:])
                 if code_point in covered]
         available = sorted(renders)
         if num_classes > len(available):

@@ -13,9 +13,14 @@ a table of test accuracy (top-1, top-5), time per epoch and per step with the
 speedup; writes a plot of test accuracy against training time; exports the
 WTA model (backbone + new top) as a SavedModel, reloads it and predicts.
 
-Offline default: the "glyphs" dataset that this project generates from the
-fonts matplotlib ships (3,000 classes) and, without network, a randomly
-initialised backbone (said plainly in the output).
+Offline default: the "glyphs/6k" dataset that this project generates from
+the fonts matplotlib ships (6,000 classes, 10 train + 2 test images each)
+and, without network, a randomly initialised, seeded DenseNet121 (1,024
+features; said plainly in the output). DenseNet121 is the default backbone
+because, randomly initialised, it gave the most informative features of
+those tried at 32x32 and embeds about twice as fast as VGG16; batch 512 and
+64 candidates because a 6,000-class top is small for hashing, and the hashed
+step only pays when batch x candidates is well below batch x classes.
 """
 import argparse
 import os
@@ -28,7 +33,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import tf_wta  # noqa: E402
-from example_data import load_image_splits, resized_rgb  # noqa: E402
+from example_data import LOCAL_DATASETS, load_image_splits, resized_rgb  # noqa: E402
 from features import (cache_path, cached_features, load_backbone,  # noqa: E402
                       preprocess_function, resolve_weights)
 from training import compile_classifier, fit_and_track  # noqa: E402
@@ -40,7 +45,7 @@ def parse_args(argv=None):
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", default="glyphs",
+    data.add_argument("--dataset", default="glyphs/6k",
                       help="TFDS image-classification dataset name (glyphs: generated offline)")
     data.add_argument("--train-split", default="train", help="TFDS split to train on")
     data.add_argument("--test-split", default="test", help="TFDS split to evaluate on")
@@ -48,7 +53,7 @@ def parse_args(argv=None):
     data.add_argument("--image-size", type=int, default=32,
                       help="images are resized to this square size for the backbone")
     backbone = parser.add_argument_group("backbone")
-    backbone.add_argument("--backbone", default="VGG16",
+    backbone.add_argument("--backbone", default="DenseNet121",
                           help="keras.applications constructor name, e.g. MobileNetV3Small")
     backbone.add_argument("--weights", default="auto",
                           help="auto (imagenet when online, else none), imagenet, none "
@@ -56,15 +61,15 @@ def parse_args(argv=None):
     backbone.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/tf_wta/features"),
                           help="where backbone features are cached")
     top = parser.add_argument_group("new top")
-    top.add_argument("--epochs", type=int, default=8)
-    top.add_argument("--batch-size", type=int, default=256)
+    top.add_argument("--epochs", type=int, default=10)
+    top.add_argument("--batch-size", type=int, default=512)
     top.add_argument("--optimizer", choices=("lazyadam", "sgd"), default="lazyadam",
                      help="for both tops (LazyAdam is plain Adam on Dense's dense gradients)")
     top.add_argument("--learning-rate", type=float, default=None,
                      help="default: 1e-3 for lazyadam, 0.1 for sgd")
-    top.add_argument("--num-candidates", type=int, default=None,
-                     help="classes computed per example by WTADense (default: its own)")
-    top.add_argument("--num-tables", type=int, default=50, help="WTADense hash tables")
+    top.add_argument("--num-candidates", type=int, default=64,
+                     help="classes computed per example by WTADense (0: its own default)")
+    top.add_argument("--num-tables", type=int, default=100, help="WTADense hash tables")
     parser.add_argument("--output-dir", default="retrain_top_output",
                         help="plot and SavedModel go here")
     parser.add_argument("--verbose", type=int, default=1, help="Keras verbosity (0: silent)")
@@ -84,7 +89,8 @@ def new_top(kind, mean, variance, num_classes, args):
     standardized = keras.layers.Normalization(mean=mean, variance=variance)(inputs)
     if kind == "Dense":
         return keras.Model(inputs, keras.layers.Dense(num_classes)(standardized), name="dense_top")
-    layer = tf_wta.WTADense(num_classes, num_candidates=args.num_candidates,
+    layer = tf_wta.WTADense(num_classes, num_candidates=min(args.num_candidates, num_classes)
+                            or None,
                             num_tables=args.num_tables, seed=0)
     return tf_wta.WTAModel(inputs, layer(standardized), name="wta_top")
 
@@ -122,8 +128,12 @@ def main(argv=None):
     datasets, info = load_image_splits(args.dataset, (args.train_split, args.test_split),
                                        args.data_dir)
     num_classes = info.features["label"].num_classes
-    print(f"data: {info.full_name} ({num_classes} classes), train={args.train_split}, "
-          f"test={args.test_split}, resized to {args.image_size}x{args.image_size}")
+    source = ("generated locally from the fonts matplotlib ships, no download"
+              if info.name in LOCAL_DATASETS else "TFDS")
+    print(f"data: {info.full_name} ({num_classes} classes; {source}), train={args.train_split} "
+          f"({info.splits[args.train_split].num_examples} images), test={args.test_split} "
+          f"({info.splits[args.test_split].num_examples} images), "
+          f"resized to {args.image_size}x{args.image_size}")
     print(f"backbone: {args.backbone}, frozen, weights: {weights_text}")
 
     backbone = load_backbone(args.backbone, weights, args.image_size)
@@ -157,6 +167,12 @@ def main(argv=None):
     print(f"\n{info.full_name}, {args.backbone} features ({weights_text.split(':')[0]} "
           f"weights), {args.epochs} epochs, batch {args.batch_size}, {args.optimizer}")
     print_table(rows)
+    wta_seconds = rows[1]["curve"][-1][0]
+    reached = [top1 for seconds, top1 in rows[0]["curve"] if seconds <= wta_seconds]
+    print(f"equal training time: after WTADense's {wta_seconds:.0f} s of training, Dense "
+          f"had reached top-1 {reached[-1]:.3f}" if reached else
+          f"equal training time: WTADense trained for {wta_seconds:.0f} s, less than one "
+          f"Dense epoch")
 
     os.makedirs(args.output_dir, exist_ok=True)
     plot = plot_curves({row["name"]: row["curve"] for row in rows},

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up .venv with tf_wta installed and runs the offline main example:
 # retrain the output layer of a frozen CNN, Dense against WTADense, on the
-# glyphs dataset that examples/glyphs.py generates (3,000 classes, no network).
+# glyphs dataset that examples/glyphs.py generates (6,000 classes, no network).
 # Extra arguments go to examples/retrain_top.py (see its --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
