@@ -20,7 +20,7 @@ training time to reach 90% of Dense's final top-1 (linearly interpolated
 between evaluations). Tasks: the synthetic confusable-prototype task
 (synthetic_task.py, whose Bayes-optimal top-1 is printed as `oracle_top1`)
 and, given --features-*, cached CNN features of an example (the .npz files
-examples/retrain_top.py caches). Writes results/time_to_accuracy.json and
+examples/retrain_top.py caches), standardised. Writes results/time_to_accuracy.json and
 .png (accuracy against training time per size; step time against units).
 """
 import argparse
@@ -116,6 +116,9 @@ def load_task(args):
         with np.load(path) as data:
             splits.append((data["features"].astype(np.float32), data["labels"].astype(np.int32)))
     (x_train, y_train), (x_test, y_test) = splits
+    # Standardised with the training split's statistics, as retrain_top.py does.
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0) + 1e-6
+    x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     units = int(max(y_train.max(), y_test.max())) + 1
     train = (tf.data.Dataset.from_tensor_slices((x_train, y_train)).repeat()
              .shuffle(10_000, seed=0).batch(args.batch).prefetch(tf.data.AUTOTUNE))

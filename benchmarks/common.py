@@ -46,9 +46,9 @@ def write_json(name, rows, **metadata):
     return path
 
 
-def plot_path(name):
+def plot_path(name, extension="png"):
     os.makedirs(RESULTS_DIR, exist_ok=True)
-    return os.path.join(RESULTS_DIR, f"{name}.png")
+    return os.path.join(RESULTS_DIR, f"{name}.{extension}")
 
 
 def reset_peak_memory():
@@ -87,7 +87,8 @@ def pyplot():
 
 def report(name, rows, plot, columns=None, **metadata):
     """Prints rows as a table, writes results/<name>.json (with the TensorFlow
-    version and thread count) and results/<name>.png drawn by `plot(rows, path)`."""
+    version and thread count) and results/<name>.png and .svg (text, for the
+    README) drawn by `plot(rows, path)`."""
     import tensorflow as tf
 
     print_table(rows, columns or list(rows[0]))
@@ -95,8 +96,10 @@ def report(name, rows, plot, columns=None, **metadata):
                 "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
                 **metadata}
     print("wrote", write_json(name, rows, **metadata))
-    plot(rows, plot_path(name))
-    print("wrote", plot_path(name))
+    for extension in ("png", "svg"):
+        plot(rows, plot_path(name, extension))
+        print("wrote", plot_path(name, extension))
+    pyplot().close("all")
 
 
 def run_worker(script, args, **overrides):
