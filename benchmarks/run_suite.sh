@@ -16,7 +16,7 @@ features=$(ls -t ~/.cache/tf_wta/features/*_train_*.npz 2>/dev/null | head -1 ||
 if [[ -n "$features" ]]; then
   $python benchmarks/bench_time_to_accuracy.py --units --name time_to_accuracy_features \
       --features-train "$features" --features-test "${features/_train_/_test_}" \
-      --steps 1000 --budget-s 20 --learning-rate 0.1
+      --steps 1500 --budget-s 30 --learning-rate 0.5
 fi
 $python benchmarks/bench_top_k_inference.py
 $python benchmarks/profile_wta_step.py
