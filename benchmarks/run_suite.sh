@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The benchmark suite against Dense and sampled softmax (about 40 minutes on
+# The benchmark suite against Dense and sampled softmax (about 100 minutes on
 # 2 cores): time to accuracy at 10,000 / 100,000 / 1,000,000 units, the same
 # on an example's cached CNN features when they exist (run scripts/demo.sh
 # first), hashed top-k serving against exact top-k, and the profile of one
 # WTADense training step. Tables on stdout; JSON and PNG in benchmarks/results/.
 # Run it alone: timings are shared-machine sensitive and the 1,000,000-unit
-# Dense run needs about 13 GB.
+# Dense run needs about 13 GB (its 40 steps take 24 s each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_venv.sh examples
