@@ -15,49 +15,64 @@ def windows_of(*rows):
     return tf.constant(rows, tf.int32)
 
 
+# The checks every WTA hash op shares: (Python wrapper, raw op).
+HASH_OPS = pytest.mark.parametrize("hash_fn,raw_op", [
+    (tf_wta.wta_hash, raw_ops.wta_hash),
+    (tf_wta.densified_wta_hash, raw_ops.wta_densified_hash)], ids=["wta", "densified_wta"])
+
+
+@HASH_OPS
 @pytest.mark.parametrize("bad_index", [-1, 10, 2**31 - 1])
-def test_window_index_outside_dim(bad_index):
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"windows\[1, 2\] = "):
-        tf_wta.wta_hash(tf.ones([2, 10]), windows_of([0, 1, 2], [3, 4, bad_index]))
+def test_window_index_outside_dim(hash_fn, raw_op, bad_index):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=rf"windows\[1, 2\] = {bad_index} is outside \[0, D\)"):
+        hash_fn(tf.ones([2, 10]), windows_of([0, 1, 2], [3, 4, bad_index]))
 
 
-def test_window_index_checked_inside_tf_function():
+@HASH_OPS
+def test_window_index_checked_inside_tf_function(hash_fn, raw_op):
     @tf.function
     def hash_batch(x, windows):
-        return tf_wta.wta_hash(x, windows)
+        return hash_fn(x, windows)
 
     with pytest.raises(tf.errors.InvalidArgumentError, match="outside"):
         hash_batch(tf.ones([2, 4]), windows_of([0, 4]))
 
 
+@HASH_OPS
 @pytest.mark.parametrize("x_shape,windows_shape,name",
                          [([10], [2, 2], "x"), ([2, 3, 4], [2, 2], "x"),
                           ([2, 10], [4], "windows"), ([2, 10], [1, 2, 2], "windows")])
-def test_wrong_ranks(x_shape, windows_shape, name):
+def test_wrong_ranks(hash_fn, raw_op, x_shape, windows_shape, name):
     windows = tf.zeros(windows_shape, tf.int32)
     with pytest.raises(ValueError, match=f"{name} must be a rank-2"):
-        tf_wta.wta_hash(tf.ones(x_shape), windows)
+        hash_fn(tf.ones(x_shape), windows)
     # The kernel checks again when the Python wrapper is bypassed.
     with pytest.raises((tf.errors.InvalidArgumentError, ValueError), match=name):
-        raw_ops.wta_hash(tf.ones(x_shape), windows)
+        raw_op(tf.ones(x_shape), windows)
 
 
-def test_wrong_dtypes():
+@HASH_OPS
+def test_wrong_dtypes(hash_fn, raw_op):
     with pytest.raises(ValueError, match="x must have dtype float32"):
-        tf_wta.wta_hash(tf.ones([2, 3], tf.int32), windows_of([0, 1]))
+        hash_fn(tf.ones([2, 3], tf.int32), windows_of([0, 1]))
     with pytest.raises(ValueError, match="x must have dtype"):
-        tf_wta.wta_hash(tf.ones([2, 3], tf.float64), windows_of([0, 1]))
+        hash_fn(tf.ones([2, 3], tf.float64), windows_of([0, 1]))
     with pytest.raises(ValueError, match="windows must have dtype int32"):
-        tf_wta.wta_hash(tf.ones([2, 3]), tf.constant([[0, 1]], tf.int64))
+        hash_fn(tf.ones([2, 3]), tf.constant([[0, 1]], tf.int64))
+
+
+def test_wta_buckets_codes_dtype():
     with pytest.raises(ValueError, match="codes must have dtype int32"):
         tf_wta.wta_buckets(tf.ones([2, 4]), 2, 2)
 
 
-def test_empty_windows_or_empty_x_columns():
+@HASH_OPS
+def test_empty_windows_or_empty_x_columns(hash_fn, raw_op):
     with pytest.raises(tf.errors.InvalidArgumentError, match="windows must have at least one"):
-        raw_ops.wta_hash(tf.ones([2, 3]), tf.zeros([2, 0], tf.int32))
+        raw_op(tf.ones([2, 3]), tf.zeros([2, 0], tf.int32))
     with pytest.raises(tf.errors.InvalidArgumentError, match="x must have at least one"):
-        raw_ops.wta_hash(tf.ones([2, 0]), tf.zeros([2, 1], tf.int32))
+        raw_op(tf.ones([2, 0]), tf.zeros([2, 1], tf.int32))
 
 
 def test_codes_per_table_must_divide_codes():

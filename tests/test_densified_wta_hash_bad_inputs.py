@@ -14,41 +14,11 @@ def windows_of(*rows):
     return tf.constant(rows, tf.int32)
 
 
-@pytest.mark.parametrize("bad_index", [-1, 10, 2**31 - 1])
-def test_window_index_outside_dim(bad_index):
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=rf"windows\[1, 2\] = {bad_index} is outside \[0, D\)"):
-        tf_wta.densified_wta_hash(tf.zeros([2, 10]), windows_of([0, 1, 2], [3, 4, bad_index]))
+# Window indices, ranks, dtypes and empty shapes: test_bad_inputs.py checks
+# them for every hash op.
 
 
-def test_window_index_checked_inside_tf_function():
-    @tf.function
-    def hash_batch(x, windows):
-        return tf_wta.densified_wta_hash(x, windows)
-
-    with pytest.raises(tf.errors.InvalidArgumentError, match="outside"):
-        hash_batch(tf.ones([2, 4]), windows_of([0, 4]))
-
-
-@pytest.mark.parametrize("x_shape,windows_shape,name",
-                         [([10], [2, 2], "x"), ([2, 3, 4], [2, 2], "x"),
-                          ([2, 10], [4], "windows"), ([2, 10], [1, 2, 2], "windows")])
-def test_wrong_ranks(x_shape, windows_shape, name):
-    windows = tf.zeros(windows_shape, tf.int32)
-    with pytest.raises(ValueError, match=f"{name} must be a rank-2"):
-        tf_wta.densified_wta_hash(tf.ones(x_shape), windows)
-    # The kernel checks again when the Python wrapper is bypassed.
-    with pytest.raises((tf.errors.InvalidArgumentError, ValueError), match=name):
-        raw_ops.wta_densified_hash(tf.ones(x_shape), windows)
-
-
-def test_wrong_dtypes():
-    with pytest.raises(ValueError, match="x must have dtype float32"):
-        tf_wta.densified_wta_hash(tf.ones([2, 3], tf.int32), windows_of([0, 1]))
-    with pytest.raises(ValueError, match="x must have dtype"):
-        tf_wta.densified_wta_hash(tf.ones([2, 3], tf.float64), windows_of([0, 1]))
-    with pytest.raises(ValueError, match="windows must have dtype int32"):
-        tf_wta.densified_wta_hash(tf.ones([2, 3]), tf.constant([[0, 1]], tf.int64))
+def test_raw_op_rejects_float64():
     with pytest.raises((TypeError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError)):
         raw_ops.wta_densified_hash(tf.ones([2, 3], tf.float64), windows_of([0, 1]))
 
@@ -73,13 +43,6 @@ def test_max_probes_beyond_int32():
         tf_wta.densified_wta_hash(tf.ones([2, 3]), windows_of([0, 1]), max_probes=2**31)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"max_probes must be in \[1"):
         raw_ops.wta_densified_hash(tf.ones([2, 3]), windows_of([0, 1]), max_probes=2**31)
-
-
-def test_empty_windows_or_empty_x_columns():
-    with pytest.raises(tf.errors.InvalidArgumentError, match="windows must have at least one"):
-        raw_ops.wta_densified_hash(tf.ones([2, 3]), tf.zeros([2, 0], tf.int32))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="x must have at least one"):
-        raw_ops.wta_densified_hash(tf.ones([2, 0]), tf.zeros([2, 1], tf.int32))
 
 
 def test_shape_function_rejects_bad_static_shapes():
