@@ -49,7 +49,28 @@ def query_index(unit_buckets, query_buckets, num_candidates, max_bucket_size=Non
     tables, order by (count desc, id asc), cut to C, pad with -1. With a cap,
     a unit is in its bucket only if fewer than max_bucket_size smaller ids are."""
     unit_buckets = np.asarray(unit_buckets, dtype=np.int64)
-    query_buckets = np.asarray(query_buckets, dtype=np.int64)
+    member = _bucket_members(unit_buckets, max_bucket_size)
+    out = np.full((len(query_buckets), num_candidates), -1, np.int32)
+    for b, query in enumerate(np.asarray(query_buckets, dtype=np.int64)):
+        out[b] = _best_by_count(((unit_buckets == query[None, :]) & member).sum(axis=1),
+                                num_candidates)
+    return out
+
+
+def query_index_pooled(unit_buckets, query_buckets, num_candidates, max_bucket_size=None):
+    """Brute force: each unit's collisions summed over every query row and
+    table, ordered by (count desc, id asc), cut to C, padded with -1."""
+    unit_buckets = np.asarray(unit_buckets, dtype=np.int64)
+    member = _bucket_members(unit_buckets, max_bucket_size)
+    counts = np.zeros(unit_buckets.shape[0], np.int64)
+    for query in np.asarray(query_buckets, dtype=np.int64):
+        counts += ((unit_buckets == query[None, :]) & member).sum(axis=1)
+    return _best_by_count(counts, num_candidates)
+
+
+def _bucket_members(unit_buckets, max_bucket_size):
+    """bool [N, L]: whether unit n is among the first max_bucket_size ids of
+    its bucket in table t (all True without a cap)."""
     num_units, num_tables = unit_buckets.shape
     member = np.ones((num_units, num_tables), bool)
     if max_bucket_size is not None:
@@ -58,12 +79,15 @@ def query_index(unit_buckets, query_buckets, num_candidates, max_bucket_size=Non
             keys = unit_buckets[order, t]
             group_start = np.searchsorted(keys, keys, side="left")
             member[order, t] = np.arange(num_units) - group_start < max_bucket_size
-    out = np.full((len(query_buckets), num_candidates), -1, np.int32)
-    for b, query in enumerate(query_buckets):
-        counts = ((unit_buckets == query[None, :]) & member).sum(axis=1)
-        ids = np.nonzero(counts)[0]
-        best = ids[np.lexsort((ids, -counts[ids]))][:num_candidates]
-        out[b, :len(best)] = best
+    return member
+
+
+def _best_by_count(counts, num_candidates):
+    """int32 [C]: the ids with nonzero counts by (count desc, id asc), -1 padded."""
+    out = np.full(num_candidates, -1, np.int32)
+    ids = np.nonzero(counts)[0]
+    best = ids[np.lexsort((ids, -counts[ids]))][:num_candidates]
+    out[:len(best)] = best
     return out
 
 

@@ -35,6 +35,35 @@ def test_query_matches_brute_force(num_units, num_tables, num_buckets, batch, nu
     np.testing.assert_array_equal(candidates.numpy(), expected)
 
 
+@pytest.mark.parametrize("max_bucket_size", [None, 1, 3])
+@pytest.mark.parametrize("num_units,num_tables,num_buckets,batch,num_candidates", SIZES)
+def test_pooled_query_matches_brute_force(num_units, num_tables, num_buckets, batch,
+                                          num_candidates, max_bucket_size):
+    rng = np.random.default_rng(num_units + num_tables + batch + 1)
+    unit_buckets = random_buckets(rng, num_units, num_tables, num_buckets)
+    query_buckets = random_buckets(rng, batch, num_tables, num_buckets)
+    # Rows that repeat a bucket: counted with their multiplicity.
+    query_buckets[1::3] = query_buckets[::3][:len(query_buckets[1::3])]
+    index = tf_wta.build_index(unit_buckets, num_buckets)
+    candidates = tf_wta.query_index_pooled(query_buckets, index, num_candidates,
+                                           max_bucket_size=max_bucket_size)
+    assert candidates.shape == (num_candidates,) and candidates.dtype == tf.int32
+    expected = references.query_index_pooled(unit_buckets, query_buckets, num_candidates,
+                                              max_bucket_size)
+    np.testing.assert_array_equal(candidates.numpy(), expected)
+
+
+def test_pooled_query_shape_function():
+    @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.int32)])
+    def query(query_buckets):
+        index = tf_wta.build_index(tf.zeros([10, 4], tf.int32), 3)
+        candidates = tf_wta.query_index_pooled(query_buckets, index, 7)
+        assert candidates.shape.as_list() == [7]
+        return candidates
+
+    np.testing.assert_array_equal(query(tf.zeros([2, 4], tf.int32)).numpy(), np.arange(7))
+
+
 def test_query_with_the_largest_bucket_count():
     rng = np.random.default_rng(3)
     keys = np.array([0, 5, 2**31 - 2, 123_456_789, 2**30], np.int32)
@@ -45,6 +74,9 @@ def test_query_with_the_largest_bucket_count():
         np.testing.assert_array_equal(
             tf_wta.query_index(query_buckets, index, 50, max_bucket_size=cap).numpy(),
             references.query_index(unit_buckets, query_buckets, 50, cap))
+        np.testing.assert_array_equal(
+            tf_wta.query_index_pooled(query_buckets, index, 50, max_bucket_size=cap).numpy(),
+            references.query_index_pooled(unit_buckets, query_buckets, 50, cap))
 
 
 @pytest.mark.parametrize("num_buckets", [1, 3, 2048, 2049, 2**22 + 5, 2**31 - 1])

@@ -17,9 +17,17 @@ def small_index():
     return tf_wta.build_index(unit_buckets, 4)
 
 
-def raw_query(query_buckets, index, num_candidates=3, max_bucket_size=-1):
-    return raw_ops.wta_query_index(query_buckets, *index, num_candidates=num_candidates,
-                                   max_bucket_size=max_bucket_size)
+@pytest.fixture(params=["query_index", "query_index_pooled"])
+def queries(request):
+    """(public query function, raw query op): the per-row and the pooled
+    query share every check."""
+    raw = getattr(raw_ops, f"wta_{request.param}")
+
+    def raw_query(query_buckets, index, num_candidates=3, max_bucket_size=-1):
+        return raw(query_buckets, *index, num_candidates=num_candidates,
+                   max_bucket_size=max_bucket_size)
+
+    return getattr(tf_wta, request.param), raw_query
 
 
 @pytest.mark.parametrize("bad_bucket", [-1, 4, 2**31 - 1])
@@ -32,38 +40,42 @@ def test_unit_bucket_outside_num_buckets(bad_bucket):
 
 
 @pytest.mark.parametrize("bad_bucket", [-1, 4])
-def test_query_bucket_outside_num_buckets(bad_bucket):
+def test_query_bucket_outside_num_buckets(bad_bucket, queries):
+    query_fn, raw_query = queries
     query = np.zeros((2, 3), np.int32)
     query[1, 0] = bad_bucket
     match = rf"query_buckets\[1, 0\] = {bad_bucket} is outside \[0, num_buckets=4\)"
     with pytest.raises(tf.errors.InvalidArgumentError, match=match):
-        tf_wta.query_index(query, small_index(), 3)
+        query_fn(query, small_index(), 3)
 
 
-def test_table_count_mismatch():
+def test_table_count_mismatch(queries):
+    query_fn, raw_query = queries
     with pytest.raises(ValueError, match="query_buckets has 2 tables .* the index has 3"):
-        tf_wta.query_index(tf.zeros([1, 2], tf.int32), small_index(), 3)
+        query_fn(tf.zeros([1, 2], tf.int32), small_index(), 3)
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"query_buckets has 2 tables \(columns\) but the index has 3"):
         raw_query(tf.zeros([1, 2], tf.int32), small_index())
 
 
-def test_table_count_mismatch_inside_tf_function():
+def test_table_count_mismatch_inside_tf_function(queries):
+    query_fn, raw_query = queries
     index = small_index()
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
     def query(query_buckets):
-        return tf_wta.query_index(query_buckets, index, 3)
+        return query_fn(query_buckets, index, 3)
 
     with pytest.raises(tf.errors.InvalidArgumentError, match="query_buckets has 5 tables"):
         query(tf.zeros([2, 5], tf.int32))
 
 
-def test_index_tensors_of_different_shapes():
+def test_index_tensors_of_different_shapes(queries):
+    query_fn, raw_query = queries
     index = small_index()
     bad = index._replace(sorted_units=index.sorted_units[:, :3])
     with pytest.raises(ValueError, match="sorted_buckets and sorted_units must have the same"):
-        tf_wta.query_index(tf.zeros([1, 3], tf.int32), bad, 3)
+        query_fn(tf.zeros([1, 3], tf.int32), bad, 3)
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"sorted_buckets and sorted_units must have the same shape \[L, N\], "
                              r"got \[3,4\] and \[3,3\]"):
@@ -83,24 +95,27 @@ def corrupted(index, part, position, value):
     (0, -3, r"sorted_buckets\[1, 2\] = -3 is outside"),
     (0, 0, r"not sorted by \(bucket, unit\) at \[1, 2\]"),
 ])
-def test_corrupted_index(part, value, match):
+def test_corrupted_index(part, value, match, queries):
+    query_fn, raw_query = queries
     bad = corrupted(small_index(), part, (1, 2), value)
     with pytest.raises(tf.errors.InvalidArgumentError, match=match):
-        tf_wta.query_index(tf.zeros([1, 3], tf.int32), bad, 3)
+        query_fn(tf.zeros([1, 3], tf.int32), bad, 3)
 
 
-def test_index_with_a_repeated_unit_in_a_bucket():
+def test_index_with_a_repeated_unit_in_a_bucket(queries):
+    query_fn, raw_query = queries
     index = small_index()
     assert index.sorted_buckets.numpy()[1].tolist() == [0, 1, 1, 3]
     units = index.sorted_units.numpy()
     units[1, 2] = units[1, 1]
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"not sorted .* at \[1, 2\]: .* from \(1, 0\) to \(1, 0\)"):
-        tf_wta.query_index(tf.zeros([1, 3], tf.int32),
+        query_fn(tf.zeros([1, 3], tf.int32),
                            index._replace(sorted_units=tf.constant(units)), 3)
 
 
-def test_bad_index_num_buckets():
+def test_bad_index_num_buckets(queries):
+    query_fn, raw_query = queries
     index = small_index()
     with pytest.raises(tf.errors.InvalidArgumentError, match="num_buckets must be >= 1, got 0"):
         raw_query(tf.zeros([1, 3], tf.int32), index._replace(num_buckets=tf.constant(0)))
@@ -108,33 +123,35 @@ def test_bad_index_num_buckets():
                        match=r"sorted_buckets\[0, 3\] = 3 is outside \[0, num_buckets=3\)"):
         raw_query(tf.zeros([1, 3], tf.int32), index._replace(num_buckets=tf.constant(3)))
     with pytest.raises(ValueError, match="num_buckets of the index must be an int32 scalar"):
-        tf_wta.query_index(tf.zeros([1, 3], tf.int32),
+        query_fn(tf.zeros([1, 3], tf.int32),
                            index._replace(num_buckets=tf.constant([4])), 3)
     with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="num_buckets"):
         raw_query(tf.zeros([1, 3], tf.int32), index._replace(num_buckets=tf.constant([4])))
     with pytest.raises(ValueError, match="index must be the"):
-        tf_wta.query_index(tf.zeros([1, 3], tf.int32), index[:2], 3)
+        query_fn(tf.zeros([1, 3], tf.int32), index[:2], 3)
 
 
-def test_wrong_dtypes():
+def test_wrong_dtypes(queries):
+    query_fn, raw_query = queries
     with pytest.raises(ValueError, match="unit_buckets must have dtype int32"):
         tf_wta.build_index(tf.zeros([3, 2], tf.int64), 4)
     with pytest.raises(ValueError, match="query_buckets must have dtype int32"):
-        tf_wta.query_index(tf.zeros([1, 3]), small_index(), 3)
+        query_fn(tf.zeros([1, 3]), small_index(), 3)
     index = small_index()
     with pytest.raises(ValueError, match="sorted_units must have dtype int32"):
-        tf_wta.query_index(tf.zeros([1, 3], tf.int32),
+        query_fn(tf.zeros([1, 3], tf.int32),
                            index._replace(sorted_units=tf.cast(index.sorted_units, tf.int64)), 3)
 
 
 @pytest.mark.parametrize("shape", [[3], [2, 3, 4], []])
-def test_wrong_ranks(shape):
+def test_wrong_ranks(shape, queries):
+    query_fn, raw_query = queries
     with pytest.raises(ValueError, match="unit_buckets must be a rank-2"):
         tf_wta.build_index(tf.zeros(shape, tf.int32), 4)
     with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="unit_buckets"):
         raw_ops.wta_build_index(tf.zeros(shape, tf.int32), num_buckets=4)
     with pytest.raises(ValueError, match="query_buckets must be a rank-2"):
-        tf_wta.query_index(tf.zeros(shape, tf.int32), small_index(), 3)
+        query_fn(tf.zeros(shape, tf.int32), small_index(), 3)
     with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="query_buckets"):
         raw_query(tf.zeros(shape, tf.int32), small_index())
 
@@ -144,12 +161,14 @@ def test_wrong_ranks(shape):
     (dict(num_candidates=2.0), "num_candidates must be an int"),
     (dict(num_candidates=2, max_bucket_size=0), "max_bucket_size must be >= 1, got 0"),
 ])
-def test_bad_query_settings(kwargs, match):
+def test_bad_query_settings(kwargs, match, queries):
+    query_fn, raw_query = queries
     with pytest.raises(ValueError, match=match):
-        tf_wta.query_index(tf.zeros([1, 3], tf.int32), small_index(), **kwargs)
+        query_fn(tf.zeros([1, 3], tf.int32), small_index(), **kwargs)
 
 
-def test_bad_query_settings_in_the_raw_op():
+def test_bad_query_settings_in_the_raw_op(queries):
+    query_fn, raw_query = queries
     with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="num_candidates"):
         raw_query(tf.zeros([1, 3], tf.int32), small_index(), num_candidates=-1)
     with pytest.raises(tf.errors.InvalidArgumentError,
@@ -165,14 +184,16 @@ def test_bad_num_buckets(num_buckets, match):
         tf_wta.build_index(tf.zeros([3, 2], tf.int32), num_buckets)
 
 
-def test_unchecked_corrupted_index_is_never_read_out_of_bounds():
+def test_unchecked_corrupted_index_is_never_read_out_of_bounds(queries):
+    query_fn, raw_query = queries
     index = small_index()
     units = index.sorted_units.numpy()
     units[:, 1] = [2**31 - 1, -7, 4]
     keys = index.sorted_buckets.numpy()[:, ::-1].copy()  # not sorted either
     bad = index._replace(sorted_buckets=tf.constant(keys), sorted_units=tf.constant(units))
-    candidates = tf_wta.query_index(tf.ones([5, 3], tf.int32), bad, 4, check_index=False)
-    assert candidates.shape == (5, 4)
+    candidates = query_fn(tf.ones([5, 3], tf.int32), bad, 4, check_index=False)
+    assert candidates.shape[-1] == 4
     assert np.all((candidates.numpy() >= -1) & (candidates.numpy() < 4))
     with pytest.raises(tf.errors.InvalidArgumentError, match="sorted_units"):
-        tf_wta.query_index(tf.ones([5, 3], tf.int32), bad, 4)
+        query_fn(tf.ones([5, 3], tf.int32), bad, 4)
+

@@ -4,7 +4,7 @@ from tf_wta.candidates import candidates_with_labels
 from tf_wta.layers import WTADense
 from tf_wta.models import WTAModel
 from tf_wta.ops import (Index, build_index, densified_wta_hash, hashed_matmul, num_buckets,
-                        query_index, wta_buckets, wta_hash, wta_windows)
+                        query_index, query_index_pooled, wta_buckets, wta_hash, wta_windows)
 from tf_wta.optimizers import LazyAdam, SparseSGD
 from tf_wta.sparse_apply import sparse_apply_adam, sparse_apply_sgd
 
@@ -12,6 +12,6 @@ load_ops()
 
 __all__ = ["Index", "LazyAdam", "SparseSGD", "WTADense", "WTAModel", "build_index",
            "candidates_with_labels", "densified_wta_hash", "hashed_matmul", "load_ops",
-           "num_buckets", "query_index", "sparse_apply_adam", "sparse_apply_sgd", "wta_buckets",
+           "num_buckets", "query_index", "query_index_pooled", "sparse_apply_adam", "sparse_apply_sgd", "wta_buckets",
            "wta_hash", "wta_windows"]
 __version__ = "0.1.0"

@@ -69,6 +69,7 @@ def _register_gradients():
     # The index ops return integer ids: nothing to differentiate.
     tf.no_gradient("WtaBuildIndex")
     tf.no_gradient("WtaQueryIndex")
+    tf.no_gradient("WtaQueryIndexPooled")
     # In-place variable updates: no outputs to differentiate.
     tf.no_gradient("WtaSparseApplySgd")
     tf.no_gradient("WtaSparseApplyAdam")

@@ -299,11 +299,55 @@ def query_index(query_buckets, index, num_candidates, max_bucket_size=None, chec
       InvalidArgumentError: (at run time, CPU) a query key out of range, a
         table-count or shape mismatch, or an invalid index.
     """
+    return load_ops().wta_query_index(*_query_inputs(query_buckets, index),
+                                      **_query_attrs(num_candidates, max_bucket_size,
+                                                     check_index), name=name)
+
+
+def query_index_pooled(query_buckets, index, num_candidates, max_bucket_size=None,
+                       check_index=True, name=None):
+    """One candidate set for a whole batch of queries, best first.
+
+    The candidates are the units that share a bucket with at least one query
+    row, ordered by their collision count summed over all rows and tables
+    (descending) then by unit id (ascending), cut to `num_candidates` and
+    padded with -1: the units the batch as a whole hashes to most often.
+    A bucket that several rows share is looked up once. The batch-shared
+    candidate mode of `WTADense` scores these units for every example with
+    one GEMM.
+
+    Args:
+      query_buckets: [B, L] int32 in [0, num_buckets), B * L < 2**31. On
+        the CPU a key out of range is an InvalidArgumentError; on the GPU it
+        matches nothing.
+      index: an `Index` from `build_index`, or the same three tensors.
+      num_candidates: int C >= 0.
+      max_bucket_size, check_index, name: as for `query_index`.
+    Returns:
+      int32 [C] unit ids in [-1, N).
+    Raises:
+      ValueError, InvalidArgumentError: as for `query_index`, and
+        InvalidArgumentError when B * L >= 2**31.
+    """
+    return load_ops().wta_query_index_pooled(*_query_inputs(query_buckets, index),
+                                             **_query_attrs(num_candidates, max_bucket_size,
+                                                            check_index), name=name)
+
+
+def _query_attrs(num_candidates, max_bucket_size, check_index):
+    """The attributes of the query ops, validated."""
     num_candidates = _positive_int(num_candidates, "num_candidates", minimum=0)
     if max_bucket_size is None:
         max_bucket_size = -1
     else:
         max_bucket_size = _positive_int(max_bucket_size, "max_bucket_size")
+    return {"num_candidates": num_candidates, "max_bucket_size": max_bucket_size,
+            "check_index": bool(check_index)}
+
+
+def _query_inputs(query_buckets, index):
+    """(query_buckets, sorted_buckets, sorted_units, num_buckets) as tensors,
+    with the checks Python can make before the op runs."""
     if isinstance(index, (tf.Tensor, tf.Variable, np.ndarray)) or len(index) != 3:
         raise ValueError("index must be the (sorted_buckets, sorted_units, num_buckets) "
                          f"of build_index, got {index!r}")
@@ -321,7 +365,4 @@ def query_index(query_buckets, index, num_candidates, max_bucket_size=None, chec
     if not tf.TensorShape([num_tables]).is_compatible_with(query_buckets.shape[1:]):
         raise ValueError(f"query_buckets has {query_buckets.shape[1]} tables (columns) but "
                          f"the index has {num_tables}")
-    return load_ops().wta_query_index(query_buckets, sorted_buckets, sorted_units,
-                                      index_buckets, num_candidates=num_candidates,
-                                      max_bucket_size=max_bucket_size,
-                                      check_index=bool(check_index), name=name)
+    return query_buckets, sorted_buckets, sorted_units, index_buckets

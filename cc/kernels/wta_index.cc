@@ -1,4 +1,5 @@
-// WtaBuildIndex and WtaQueryIndex: op kernels (all devices) and CPU functors.
+// WtaBuildIndex, WtaQueryIndex and WtaQueryIndexPooled: op kernels (all
+// devices) and CPU functors.
 #define EIGEN_USE_THREADS
 
 #include "cc/kernels/wta_index.h"
@@ -299,6 +300,73 @@ void WtaQueryIndex<CPUDevice>::operator()(
       });
 }
 
+template <>
+void WtaQueryIndexPooled<CPUDevice>::operator()(
+    OpKernelContext* ctx, TTypes<int32_t>::ConstMatrix query_buckets,
+    TTypes<int32_t>::ConstMatrix sorted_buckets,
+    TTypes<int32_t>::ConstMatrix sorted_units, int32_t num_buckets,
+    int64_t max_bucket_size, TTypes<int32_t>::Vec candidates) {
+  const int64_t batch = query_buckets.dimension(0);
+  const int64_t num_tables = sorted_buckets.dimension(0);
+  const int64_t num_units = sorted_buckets.dimension(1);
+  const int64_t num_candidates = candidates.dimension(0);
+  // A bucket queried by several rows is looked up once and counted with its
+  // multiplicity: rows of a batch share many buckets.
+  struct Hit {
+    int64_t first, last;
+    int32_t rows;
+  };
+  std::vector<std::vector<Hit>> hits(num_tables);
+  WorkerPool(ctx)->ParallelFor(
+      num_tables, batch * (8 + 8 * BitWidth(static_cast<uint32_t>(num_units))),
+      [&](int64_t begin, int64_t end) {
+        std::vector<int32_t> keys(batch);
+        for (int64_t t = begin; t < end; ++t) {
+          for (int64_t b = 0; b < batch; ++b) keys[b] = query_buckets(b, t);
+          std::sort(keys.begin(), keys.end());
+          for (int64_t b = 0; b < batch;) {
+            int64_t next = b + 1;
+            while (next < batch && keys[next] == keys[b]) ++next;
+            auto range = GuidedEqualRange(&sorted_buckets(t, 0), num_units,
+                                          keys[b], num_buckets);
+            if (max_bucket_size >= 0) {
+              range.second =
+                  std::min(range.second, range.first + max_bucket_size);
+            }
+            if (range.first < range.second) {
+              hits[t].push_back({range.first, range.second,
+                                 static_cast<int32_t>(next - b)});
+            }
+            b = next;
+          }
+        }
+      });
+  std::vector<int32_t> counts(num_units, 0);
+  std::vector<int32_t> touched;
+  for (int64_t t = 0; t < num_tables; ++t) {
+    const int32_t* units = &sorted_units(t, 0);
+    for (const Hit& hit : hits[t]) {
+      for (int64_t i = hit.first; i < hit.last; ++i) {
+        const int32_t unit = units[i];
+        // Only reachable with check_index=false and a corrupted index.
+        if (static_cast<uint32_t>(unit) >= static_cast<uint64_t>(num_units))
+          continue;
+        if (counts[unit] == 0) touched.push_back(unit);
+        counts[unit] += hit.rows;
+      }
+    }
+  }
+  const auto before = [&counts](int32_t a, int32_t b) {
+    return counts[a] != counts[b] ? counts[a] > counts[b] : a < b;
+  };
+  const int64_t kept = std::min<int64_t>(num_candidates, touched.size());
+  std::nth_element(touched.begin(), touched.begin() + kept, touched.end(),
+                   before);
+  std::sort(touched.begin(), touched.begin() + kept, before);
+  std::copy(touched.begin(), touched.begin() + kept, candidates.data());
+  std::fill(candidates.data() + kept, candidates.data() + num_candidates, -1);
+}
+
 }  // namespace functor
 
 namespace {
@@ -431,7 +499,10 @@ class WtaBuildIndexOp : public OpKernel {
   int32_t num_buckets_;
 };
 
-template <typename Device>
+// WtaQueryIndex (candidates per query row) or, when kPooled,
+// WtaQueryIndexPooled (one candidate set for the batch): same inputs, same
+// checks.
+template <typename Device, bool kPooled>
 class WtaQueryIndexOp : public OpKernel {
  public:
   explicit WtaQueryIndexOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
@@ -481,6 +552,14 @@ class WtaQueryIndexOp : public OpKernel {
         errors::InvalidArgument("query_buckets has ", query_buckets.dim_size(1),
                                 " tables (columns) but the index has ",
                                 num_tables, " (rows of sorted_buckets)"));
+    if (kPooled) {
+      OP_REQUIRES(ctx, query_buckets.NumElements() <= INT32_MAX,
+                  errors::InvalidArgument(
+                      "query_buckets has ", query_buckets.dim_size(0),
+                      " rows of ", num_tables, " tables; a pooled query counts "
+                      "collisions in int32, so rows * tables must be < 2**31: "
+                      "split the batch"));
+    }
     if constexpr (std::is_same<Device, CPUDevice>::value) {
       const int64_t bad =
           FirstOutOfRange(WorkerPool(ctx), query_buckets.flat<int32_t>().data(),
@@ -497,15 +576,22 @@ class WtaQueryIndexOp : public OpKernel {
       }
     }
     Tensor* candidates = nullptr;
-    OP_REQUIRES_OK(
-        ctx, ctx->allocate_output(
-                 0, TensorShape({query_buckets.dim_size(0), num_candidates_}),
-                 &candidates));
+    const TensorShape shape =
+        kPooled ? TensorShape({num_candidates_})
+                : TensorShape({query_buckets.dim_size(0), num_candidates_});
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, shape, &candidates));
     if (candidates->NumElements() == 0) return;
-    functor::WtaQueryIndex<Device>()(
-        ctx, query_buckets.matrix<int32_t>(), sorted_buckets.matrix<int32_t>(),
-        sorted_units.matrix<int32_t>(), num_buckets, max_bucket_size_,
-        candidates->matrix<int32_t>());
+    if constexpr (kPooled) {
+      functor::WtaQueryIndexPooled<Device>()(
+          ctx, query_buckets.matrix<int32_t>(),
+          sorted_buckets.matrix<int32_t>(), sorted_units.matrix<int32_t>(),
+          num_buckets, max_bucket_size_, candidates->vec<int32_t>());
+    } else {
+      functor::WtaQueryIndex<Device>()(
+          ctx, query_buckets.matrix<int32_t>(),
+          sorted_buckets.matrix<int32_t>(), sorted_units.matrix<int32_t>(),
+          num_buckets, max_bucket_size_, candidates->matrix<int32_t>());
+    }
   }
 
  private:
@@ -519,7 +605,9 @@ class WtaQueryIndexOp : public OpKernel {
 REGISTER_KERNEL_BUILDER(Name("WtaBuildIndex").Device(DEVICE_CPU),
                         WtaBuildIndexOp<CPUDevice>);
 REGISTER_KERNEL_BUILDER(Name("WtaQueryIndex").Device(DEVICE_CPU),
-                        WtaQueryIndexOp<CPUDevice>);
+                        WtaQueryIndexOp<CPUDevice, false>);
+REGISTER_KERNEL_BUILDER(Name("WtaQueryIndexPooled").Device(DEVICE_CPU),
+                        WtaQueryIndexOp<CPUDevice, true>);
 
 #if GOOGLE_CUDA
 template <>
@@ -537,9 +625,19 @@ void functor::WtaQueryIndex<GPUDevice>::operator()(
 REGISTER_KERNEL_BUILDER(
     Name("WtaBuildIndex").Device(DEVICE_GPU).HostMemory("num_buckets_out"),
     WtaBuildIndexOp<GPUDevice>);
+template <>
+void functor::WtaQueryIndexPooled<GPUDevice>::operator()(
+    OpKernelContext* ctx, TTypes<int32_t>::ConstMatrix query_buckets,
+    TTypes<int32_t>::ConstMatrix sorted_buckets,
+    TTypes<int32_t>::ConstMatrix sorted_units, int32_t num_buckets,
+    int64_t max_bucket_size, TTypes<int32_t>::Vec candidates);
+
 REGISTER_KERNEL_BUILDER(
     Name("WtaQueryIndex").Device(DEVICE_GPU).HostMemory("num_buckets"),
-    WtaQueryIndexOp<GPUDevice>);
+    WtaQueryIndexOp<GPUDevice, false>);
+REGISTER_KERNEL_BUILDER(
+    Name("WtaQueryIndexPooled").Device(DEVICE_GPU).HostMemory("num_buckets"),
+    WtaQueryIndexOp<GPUDevice, true>);
 #endif  // GOOGLE_CUDA
 
 }  // namespace wta

@@ -1,4 +1,4 @@
-// WtaBuildIndex and WtaQueryIndex: CUDA functors.
+// WtaBuildIndex, WtaQueryIndex and WtaQueryIndexPooled: CUDA functors.
 //
 // Build: one radix sort of all L * N (table, bucket) keys with the unit ids
 // as values; the sort is stable and the ids start ascending, so each table
@@ -8,6 +8,9 @@
 // per-row count array, listing each unit the first time it is hit; a
 // segmented radix sort of (L - count, unit) keys per row then gives the
 // CPU's order exactly, and the first C are written out.
+// Pooled query: a block per (row, table) adds its bucket's units to one
+// count array of N with atomics; a radix sort of (max - count, unit) keys
+// over all N units gives the CPU's order.
 //
 // The GPU kernels cannot report a bad value without a host sync, so they
 // follow the documented safe behaviour instead: a unit bucket outside
@@ -82,6 +85,34 @@ __global__ void FillKernel(int32_t* __restrict__ out, int64_t total,
   GRID_STRIDE_LOOP(i, total) out[i] = value;
 }
 
+// Block-wide: range = [first, last) of the entries of `query` in keys[0, n)
+// (sorted ascending), last cut to first + max_bucket_size when that is >= 0.
+// Every thread of the block must call it.
+__device__ void BucketRange(const int32_t* __restrict__ keys, int64_t n,
+                            int32_t query, int64_t max_bucket_size,
+                            int64_t* range) {
+  if (threadIdx.x < 2) {
+    // Thread 0: first key >= query; thread 1: first key > query.
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      const bool go_right =
+          threadIdx.x == 0 ? keys[mid] < query : keys[mid] <= query;
+      if (go_right) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    range[threadIdx.x] = lo;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0 && max_bucket_size >= 0) {
+    range[1] = min(range[1], range[0] + max_bucket_size);
+  }
+  __syncthreads();
+}
+
 // One block per (row r of the chunk, table t): counts the units of the
 // query's bucket in counts[r * N + unit], listing new ones in touched.
 __global__ void CountKernel(const int32_t* __restrict__ query_buckets,
@@ -98,28 +129,11 @@ __global__ void CountKernel(const int32_t* __restrict__ query_buckets,
   const int32_t query = query_buckets[(first_row + r) * num_tables + t];
   if (query < 0 || query >= num_buckets) return;
   __shared__ int64_t range[2];
-  if (threadIdx.x < 2) {
-    // Thread 0: first key >= query; thread 1: first key > query.
-    const int32_t* keys = sorted_buckets + t * num_units;
-    int64_t lo = 0, hi = num_units;
-    while (lo < hi) {
-      const int64_t mid = lo + (hi - lo) / 2;
-      const bool go_right =
-          threadIdx.x == 0 ? keys[mid] < query : keys[mid] <= query;
-      if (go_right) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
-    range[threadIdx.x] = lo;
-  }
-  __syncthreads();
-  int64_t end = range[1];
-  if (max_bucket_size >= 0) end = min(end, range[0] + max_bucket_size);
+  BucketRange(sorted_buckets + t * num_units, num_units, query,
+              max_bucket_size, range);
   const int32_t* units = sorted_units + t * num_units;
   int32_t* row_counts = counts + r * num_units;
-  for (int64_t i = range[0] + threadIdx.x; i < end; i += blockDim.x) {
+  for (int64_t i = range[0] + threadIdx.x; i < range[1]; i += blockDim.x) {
     const int32_t unit = units[i];
     if (unit < 0 || unit >= num_units) continue;
     if (atomicAdd(row_counts + unit, 1) == 0) {
@@ -151,6 +165,50 @@ __global__ void RankKeysKernel(const int32_t* __restrict__ counts,
       keys[i] = (static_cast<uint64_t>(num_tables - count) << 32) |
                 static_cast<uint32_t>(unit);
     }
+  }
+}
+
+// One block per (row, table): adds the units of the row's bucket to the
+// batch's counts[unit].
+__global__ void PooledCountKernel(const int32_t* __restrict__ query_buckets,
+                                  const int32_t* __restrict__ sorted_buckets,
+                                  const int32_t* __restrict__ sorted_units,
+                                  int64_t num_tables, int64_t num_units,
+                                  int32_t num_buckets, int64_t max_bucket_size,
+                                  int32_t* __restrict__ counts) {
+  const int64_t t = blockIdx.x % num_tables;
+  const int32_t query = query_buckets[blockIdx.x];
+  if (query < 0 || query >= num_buckets) return;
+  __shared__ int64_t range[2];
+  BucketRange(sorted_buckets + t * num_units, num_units, query,
+              max_bucket_size, range);
+  const int32_t* units = sorted_units + t * num_units;
+  for (int64_t i = range[0] + threadIdx.x; i < range[1]; i += blockDim.x) {
+    const int32_t unit = units[i];
+    if (unit >= 0 && unit < num_units) atomicAdd(counts + unit, 1);
+  }
+}
+
+// keys[n] = (max_count - counts[n]) << 32 | n: ascending order is count
+// descending, then unit ascending.
+__global__ void PooledRankKeysKernel(const int32_t* __restrict__ counts,
+                                     int64_t num_units, int64_t max_count,
+                                     uint64_t* __restrict__ keys) {
+  GRID_STRIDE_LOOP(n, num_units) {
+    keys[n] = (static_cast<uint64_t>(max_count - counts[n]) << 32) |
+              static_cast<uint32_t>(n);
+  }
+}
+
+__global__ void WritePooledCandidatesKernel(const uint64_t* __restrict__ keys,
+                                            int64_t num_units,
+                                            int64_t max_count,
+                                            int64_t num_candidates,
+                                            int32_t* __restrict__ candidates) {
+  GRID_STRIDE_LOOP(c, num_candidates) {
+    const bool hit = c < num_units &&
+                     static_cast<int64_t>(keys[c] >> 32) < max_count;
+    candidates[c] = hit ? static_cast<int32_t>(keys[c] & 0xffffffffu) : -1;
   }
 }
 
@@ -311,6 +369,66 @@ void WtaQueryIndex<GPUDevice>::operator()(
                  Data<int32_t>(&touched_count), rows, num_units, num_candidates,
                  candidates.data() + first_row * num_candidates));
   }
+}
+
+template <>
+void WtaQueryIndexPooled<GPUDevice>::operator()(
+    OpKernelContext* ctx, TTypes<int32_t>::ConstMatrix query_buckets,
+    TTypes<int32_t>::ConstMatrix sorted_buckets,
+    TTypes<int32_t>::ConstMatrix sorted_units, int32_t num_buckets,
+    int64_t max_bucket_size, TTypes<int32_t>::Vec candidates) {
+  const int64_t num_tables = sorted_buckets.dimension(0);
+  const int64_t num_units = sorted_buckets.dimension(1);
+  const int64_t num_candidates = candidates.dimension(0);
+  // The op checks that rows * tables < 2**31, so every count fits.
+  const int64_t max_count = query_buckets.size();
+  const cudaStream_t stream = ctx->eigen_gpu_device().stream();
+  if (num_units == 0 || max_count == 0) {
+    OP_REQUIRES_OK(
+        ctx, GpuLaunchKernel(FillKernel, BlocksFor(num_candidates),
+                             kThreadsPerBlock, 0, stream, candidates.data(),
+                             num_candidates, -1));
+    return;
+  }
+  Tensor counts, keys_in, keys_out, temp;
+  if (!AllocateBytes(ctx, num_units * 4, &counts) ||
+      !AllocateBytes(ctx, num_units * 8, &keys_in) ||
+      !AllocateBytes(ctx, num_units * 8, &keys_out)) {
+    return;
+  }
+  CUDA_REQUIRES_OK(
+      ctx, cudaMemsetAsync(Data<void>(&counts), 0, num_units * 4, stream));
+  OP_REQUIRES_OK(ctx, GpuLaunchKernel(PooledCountKernel,
+                                      static_cast<int>(max_count),
+                                      kThreadsPerBlock, 0, stream,
+                                      query_buckets.data(),
+                                      sorted_buckets.data(),
+                                      sorted_units.data(), num_tables,
+                                      num_units, num_buckets, max_bucket_size,
+                                      Data<int32_t>(&counts)));
+  OP_REQUIRES_OK(ctx, GpuLaunchKernel(PooledRankKeysKernel,
+                                      BlocksFor(num_units), kThreadsPerBlock,
+                                      0, stream, Data<int32_t>(&counts),
+                                      num_units, max_count,
+                                      Data<uint64_t>(&keys_in)));
+  const int end_bit = 32 + BitWidth(static_cast<uint64_t>(max_count));
+  size_t temp_bytes = 0;
+  CUDA_REQUIRES_OK(ctx, cub::DeviceRadixSort::SortKeys(
+                            nullptr, temp_bytes, Data<uint64_t>(&keys_in),
+                            Data<uint64_t>(&keys_out), num_units, 0, end_bit,
+                            stream));
+  if (!AllocateBytes(ctx, temp_bytes, &temp)) return;
+  CUDA_REQUIRES_OK(ctx, cub::DeviceRadixSort::SortKeys(
+                            Data<void>(&temp), temp_bytes,
+                            Data<uint64_t>(&keys_in),
+                            Data<uint64_t>(&keys_out), num_units, 0, end_bit,
+                            stream));
+  OP_REQUIRES_OK(ctx, GpuLaunchKernel(WritePooledCandidatesKernel,
+                                      BlocksFor(num_candidates),
+                                      kThreadsPerBlock, 0, stream,
+                                      Data<uint64_t>(&keys_out), num_units,
+                                      max_count, num_candidates,
+                                      candidates.data()));
 }
 
 }  // namespace functor

@@ -54,6 +54,22 @@ struct WtaQueryIndex {
                   TTypes<int32_t>::Matrix candidates);
 };
 
+// candidates[:] = the units that share a bucket with at least one query
+// row, by their collision count summed over every row and table
+// (descending) then unit id (ascending), cut to C and padded with -1: one
+// candidate set for a whole batch. max_bucket_size as for WtaQueryIndex. On
+// the CPU the index must already be valid and every query key in
+// [0, num_buckets); batch * L must fit in int32 (the counts do).
+template <typename Device>
+struct WtaQueryIndexPooled {
+  void operator()(OpKernelContext* ctx,
+                  TTypes<int32_t>::ConstMatrix query_buckets,
+                  TTypes<int32_t>::ConstMatrix sorted_buckets,
+                  TTypes<int32_t>::ConstMatrix sorted_units,
+                  int32_t num_buckets, int64_t max_bucket_size,
+                  TTypes<int32_t>::Vec candidates);
+};
+
 }  // namespace functor
 }  // namespace wta
 }  // namespace tensorflow

@@ -10,6 +10,19 @@ using shape_inference::DimensionHandle;
 using shape_inference::InferenceContext;
 using shape_inference::ShapeHandle;
 
+// Shapes shared by the query ops: query_buckets [B, L], an index of
+// [L, N] tensors and a scalar num_buckets.
+absl::Status CheckQueryShapes(InferenceContext* c) {
+  ShapeHandle query, sorted_buckets, sorted_units, num_buckets;
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 2, &query));
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 2, &sorted_buckets));
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 2, &sorted_units));
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(3), 0, &num_buckets));
+  TF_RETURN_IF_ERROR(c->Merge(sorted_buckets, sorted_units, &sorted_units));
+  DimensionHandle num_tables;
+  return c->Merge(c->Dim(query, 1), c->Dim(sorted_units, 0), &num_tables);
+}
+
 REGISTER_OP("WtaBuildIndex")
     .Input("unit_buckets: int32")
     .Output("sorted_buckets: int32")
@@ -49,16 +62,8 @@ REGISTER_OP("WtaQueryIndex")
     .SetShapeFn([](InferenceContext* c) {
       int64_t num_candidates;
       TF_RETURN_IF_ERROR(c->GetAttr("num_candidates", &num_candidates));
-      ShapeHandle query, sorted_buckets, sorted_units, num_buckets;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 2, &query));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 2, &sorted_buckets));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 2, &sorted_units));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(3), 0, &num_buckets));
-      TF_RETURN_IF_ERROR(c->Merge(sorted_buckets, sorted_units, &sorted_units));
-      DimensionHandle num_tables;
-      TF_RETURN_IF_ERROR(
-          c->Merge(c->Dim(query, 1), c->Dim(sorted_units, 0), &num_tables));
-      c->set_output(0, c->Matrix(c->Dim(query, 0), num_candidates));
+      TF_RETURN_IF_ERROR(CheckQueryShapes(c));
+      c->set_output(0, c->Matrix(c->Dim(c->input(0), 0), num_candidates));
       return absl::OkStatus();
     })
     .Doc(R"doc(
@@ -74,6 +79,34 @@ max_bucket_size: if >= 1, a bucket contributes only its first max_bucket_size
 check_index: whether the CPU kernel checks that the index is sorted and in
   range (O(L * N) per call); without the check a corrupted index gives wrong
   candidates but is never read out of bounds. The GPU kernel never checks.
+)doc");
+
+REGISTER_OP("WtaQueryIndexPooled")
+    .Input("query_buckets: int32")
+    .Input("sorted_buckets: int32")
+    .Input("sorted_units: int32")
+    .Input("num_buckets: int32")
+    .Output("candidates: int32")
+    .Attr("num_candidates: int >= 0")
+    .Attr("max_bucket_size: int = -1")
+    .Attr("check_index: bool = true")
+    .SetShapeFn([](InferenceContext* c) {
+      int64_t num_candidates;
+      TF_RETURN_IF_ERROR(c->GetAttr("num_candidates", &num_candidates));
+      TF_RETURN_IF_ERROR(CheckQueryShapes(c));
+      c->set_output(0, c->Vector(num_candidates));
+      return absl::OkStatus();
+    })
+    .Doc(R"doc(
+One candidate set for a batch of queries: the units that share a bucket with
+at least one query row, by their collision count summed over all rows and
+tables (descending) then unit id (ascending), cut to num_candidates and
+padded with -1.
+
+query_buckets: [B, L] int32 in [0, num_buckets); B * L must be < 2**31.
+sorted_buckets, sorted_units, num_buckets: an index from WtaBuildIndex.
+candidates: [num_candidates] int32 in [-1, N).
+max_bucket_size, check_index: as for WtaQueryIndex.
 )doc");
 
 }  // namespace wta
