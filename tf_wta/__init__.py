@@ -1,5 +1,6 @@
 """tf_wta: Winner-Take-All hashing ops and Keras layers for very large layers."""
 from tf_wta._ops import load_ops
+from tf_wta.candidate_quality import CandidateQuality, candidate_quality
 from tf_wta.candidates import candidates_with_labels
 from tf_wta.layers import WTADense
 from tf_wta.models import WTAModel
@@ -10,8 +11,8 @@ from tf_wta.sparse_apply import sparse_apply_adam, sparse_apply_sgd
 
 load_ops()
 
-__all__ = ["Index", "LazyAdam", "SparseSGD", "WTADense", "WTAModel", "build_index",
-           "candidates_with_labels", "densified_wta_hash", "hashed_matmul", "load_ops",
+__all__ = ["CandidateQuality", "Index", "LazyAdam", "SparseSGD", "WTADense", "WTAModel", "build_index",
+           "candidate_quality", "candidates_with_labels", "densified_wta_hash", "hashed_matmul", "load_ops",
            "num_buckets", "query_index", "query_index_pooled", "sparse_apply_adam", "sparse_apply_sgd", "wta_buckets",
            "wta_hash", "wta_windows"]
 __version__ = "0.1.0"

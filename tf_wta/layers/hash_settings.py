@@ -23,6 +23,13 @@ def default_codes_per_table(units, window_size):
     return codes
 
 
-def default_num_candidates(units):
-    """Candidates C per example: 128, or every unit of a smaller layer."""
-    return min(units, 128)
+def default_num_candidates(units, shared=False):
+    """Hashed candidates C: 256 per batch (shared) or 128 per example, or
+    every unit of a smaller layer."""
+    return min(units, 256 if shared else 128)
+
+
+def default_num_uniform(units):
+    """Uniformly drawn classes per step of the shared mode: 2,048, or the
+    number of units of a smaller layer."""
+    return min(units, 2048)

@@ -6,9 +6,11 @@ import tensorflow as tf
 from tf_wta import ops
 from tf_wta.candidates import candidates_with_labels
 from tf_wta.layers import hash_settings
+from tf_wta.layers.candidate_sets import shared_candidate_set, shared_logits
 
 MODES = ("output", "hidden")
 HASH_TYPES = ("wta", "dwta")
+CANDIDATE_MODES = ("shared", "per_example")
 # Logit of an empty candidate slot: far below any real logit, yet finite so
 # that softmax and cross-entropy stay NaN-free.
 _EMPTY_SLOT_LOGIT = -1e9
@@ -45,7 +47,13 @@ class WTADense(keras.layers.Layer):
 
     mode="output" (a huge classifier output layer): train it inside
     `tf_wta.WTAModel`, which passes the labels so the true class is always a
-    candidate and the loss is taken over the candidates. Inference (`predict`,
+    candidate and the loss is taken over the candidates. With
+    candidates="shared" (the default) each training step scores one set of
+    classes for the whole batch, with one gather and one GEMM: the batch's
+    labels, the `num_candidates` classes the batch hashes to most often
+    (`query_index_pooled`) and `num_uniform` classes drawn uniformly. With
+    candidates="per_example" each example scores its own `num_candidates`
+    hashed classes (`hashed_matmul`). Inference (`predict`,
     `model.export`) returns exact `[B, units]` outputs through a plain
     `tf.matmul`, so a served model needs no custom op; `top_k` retrieves the
     best units through the hash without computing all of them.
@@ -60,7 +68,13 @@ class WTADense(keras.layers.Layer):
         candidate axis for "softmax" in training).
       use_bias: whether to add a bias per unit.
       mode: "output" or "hidden", see above.
-      num_candidates: units C computed per example (default min(units, 128)).
+      candidates: "shared" (default for mode="output") or "per_example"
+        (always for mode="hidden"), see above.
+      num_candidates: hashed units C: per batch with candidates="shared"
+        (default min(units, 256)), per example otherwise (default
+        min(units, 128)).
+      num_uniform: units drawn uniformly per step with candidates="shared"
+        (default min(units, 2048)); 0 with "per_example".
       num_tables: hash tables L (default 50).
       codes_per_table: WTA codes m packed per table key (default: chosen so
         about 16 units share a bucket, see `hash_settings`).
@@ -81,7 +95,9 @@ class WTADense(keras.layers.Layer):
         exact, no cap).
       kernel_initializer, bias_initializer, kernel_regularizer,
       bias_regularizer: as for `keras.layers.Dense`.
-      seed: int seed of the hash windows (None: random).
+      seed: int seed of the hash windows and the uniform draws (None: drawn
+        from numpy's global generator, which `keras.utils.set_random_seed`
+        seeds).
     Input: float32 `[B, D]`. Output: `[B, units]` (see the modes above).
     """
 
@@ -90,7 +106,7 @@ class WTADense(keras.layers.Layer):
                  rebuild_every=50, rebuild_growth=1.0, max_bucket_size=None,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, seed=None, hash_type="wta",
-                 **kwargs):
+                 candidates=None, num_uniform=None, **kwargs):
         super().__init__(**kwargs)
         self.units = _positive_int(units, "units")
         if mode not in MODES:
@@ -103,12 +119,25 @@ class WTADense(keras.layers.Layer):
         self.use_bias = bool(use_bias)
         self.window_size = _positive_int(window_size, "window_size", minimum=2)
         self.num_tables = _positive_int(num_tables, "num_tables")
+        if candidates is None:
+            candidates = "shared" if mode == "output" else "per_example"
+        if candidates not in CANDIDATE_MODES or (mode == "hidden" and candidates == "shared"):
+            raise ValueError(f"candidates must be one of {CANDIDATE_MODES} (only 'per_example' "
+                             f"for mode='hidden'), got {candidates!r}")
+        self.candidates = candidates
+        shared = candidates == "shared"
         if num_candidates is None:
-            num_candidates = hash_settings.default_num_candidates(self.units)
+            num_candidates = hash_settings.default_num_candidates(self.units, shared)
         self.num_candidates = _positive_int(num_candidates, "num_candidates")
         if self.num_candidates > self.units:
             raise ValueError(f"num_candidates={self.num_candidates} must be <= units="
                              f"{self.units}; lower num_candidates")
+        if num_uniform is None:
+            num_uniform = hash_settings.default_num_uniform(self.units) if shared else 0
+        self.num_uniform = _positive_int(num_uniform, "num_uniform", minimum=0)
+        if self.num_uniform and not shared:
+            raise ValueError("num_uniform is a setting of candidates='shared'; "
+                             f"got num_uniform={self.num_uniform} with {candidates!r}")
         if codes_per_table is None:
             codes_per_table = hash_settings.default_codes_per_table(self.units, self.window_size)
         self.codes_per_table = _positive_int(codes_per_table, "codes_per_table")
@@ -125,6 +154,7 @@ class WTADense(keras.layers.Layer):
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
         # XLA cannot compile custom ops; Keras' jit_compile="auto" honours this.
         self.supports_jit = False
 
@@ -153,7 +183,7 @@ class WTADense(keras.layers.Layer):
             self.bias = self.add_weight(name="bias", shape=(self.units,),
                                         initializer=self.bias_initializer,
                                         regularizer=self.bias_regularizer)
-        seed = self.seed if self.seed is not None else int(np.random.default_rng().integers(2**31))
+        seed = self.seed if self.seed is not None else int(np.random.randint(2**31 - 1))
         windows = ops.wta_windows(input_dim, self.num_hashes, self.window_size, seed).numpy()
         self.windows = self._state("windows", windows.shape, lambda *_, **__: windows)
         index_shape = (self.num_tables, self.units)
@@ -213,13 +243,29 @@ class WTADense(keras.layers.Layer):
     def _ensure_index(self):
         tf.cond(self.index_step < 0, self.rebuild_index, lambda: tf.constant(False))
 
+    def _index(self):
+        return (tf.convert_to_tensor(self.sorted_buckets), tf.convert_to_tensor(self.sorted_units),
+                tf.constant(self.num_buckets, tf.int32))
+
     def query(self, inputs, num_candidates=None):
-        """Candidate units of each input: int32 [B, C], best first, -1 padded."""
-        index = (tf.convert_to_tensor(self.sorted_buckets), tf.convert_to_tensor(self.sorted_units),
-                 tf.constant(self.num_buckets, tf.int32))
-        return ops.query_index(self.hash_buckets(inputs), index,
-                               num_candidates or self.num_candidates,
+        """Candidate units of each input: int32 [B, C], best first, -1 padded
+        (C defaults to num_candidates, or to 128 with candidates='shared')."""
+        if num_candidates is None:
+            num_candidates = (self.num_candidates if self.candidates == "per_example"
+                              else hash_settings.default_num_candidates(self.units))
+        return ops.query_index(self.hash_buckets(inputs), self._index(), num_candidates,
                                max_bucket_size=self.max_bucket_size, check_index=False)
+
+    def shared_candidates(self, inputs):
+        """The classes a batch scores with candidates='shared', without its
+        labels: int32 [num_candidates + num_uniform], the pooled hashed
+        classes (-1 padded) then the uniform draws (may repeat)."""
+        hashed = ops.query_index_pooled(self.hash_buckets(inputs), self._index(),
+                                        self.num_candidates,
+                                        max_bucket_size=self.max_bucket_size, check_index=False)
+        uniform = keras.random.randint((self.num_uniform,), 0, self.units,
+                                       seed=self.seed_generator, dtype="int32")
+        return tf.concat([hashed, tf.cast(uniform, tf.int32)], axis=0)
 
     def _candidate_logits(self, inputs, candidates, empty_slot=_EMPTY_SLOT_LOGIT):
         """Logits of the candidate units, `empty_slot` where the id is -1."""
@@ -264,9 +310,11 @@ class WTADense(keras.layers.Layer):
           inputs: float32 [B, D].
           labels: int [B] in [0, units).
         Returns:
-          (outputs, positions, candidates): float32 [B, C] outputs over the
-          candidates (empty slots at -1e9 before the activation), int32 [B]
-          the column of each label, int32 [B, C] the unit ids.
+          (outputs, positions, candidates). Per example: float32 [B, C]
+          outputs over the candidates (empty slots at -1e9 before the
+          activation), int32 [B] the column of each label, int32 [B, C] the
+          unit ids. Shared: float32 [B, S] outputs over the batch's S
+          classes, int32 [B] the column of each label, int32 [S] the ids.
         """
         labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
         checks = [
@@ -276,6 +324,10 @@ class WTADense(keras.layers.Layer):
         ]
         with tf.control_dependencies(checks):
             self._training_step_update()
+            if self.candidates == "shared":
+                ids, positions = shared_candidate_set(labels, self.shared_candidates(inputs))
+                outputs = shared_logits(inputs, self.kernel, self.bias, ids)
+                return self.activation(outputs), positions, ids
             candidates, positions = candidates_with_labels(self.query(inputs), labels)
         outputs = self.activation(self._candidate_logits(inputs, candidates))
         return outputs, positions, candidates
@@ -296,9 +348,10 @@ class WTADense(keras.layers.Layer):
           fewer than k candidates.
         """
         k = _positive_int(k, "k")
-        num_candidates = _positive_int(num_candidates or self.num_candidates, "num_candidates")
+        if num_candidates is not None:
+            num_candidates = max(k, _positive_int(num_candidates, "num_candidates"))
         self._ensure_index()
-        candidates = self.query(inputs, max(k, num_candidates))
+        candidates = self.query(inputs, num_candidates)
         logits = self._candidate_logits(inputs, candidates, empty_slot=-np.inf)
         scores, columns = tf.math.top_k(logits, k)
         ids = tf.gather(candidates, columns, batch_dims=1)
@@ -306,6 +359,11 @@ class WTADense(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units)
+
+    @classmethod
+    def from_config(cls, config):
+        # Configs saved before `candidates` existed were trained per example.
+        return cls(**{"candidates": "per_example", **config})
 
     def get_config(self):
         config = super().get_config()
@@ -327,6 +385,8 @@ class WTADense(keras.layers.Layer):
             "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
             "seed": self.seed,
             "hash_type": self.hash_type,
+            "candidates": self.candidates,
+            "num_uniform": self.num_uniform,
         })
         return config
 

@@ -1,0 +1,107 @@
+"""How good a hashed candidate set is: recall of the exact top classes and
+the share of the softmax partition function it covers."""
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def candidate_quality(inputs, kernel, bias, candidates, ks=(1, 10), chunk_units=65536):
+    """Measures candidates against the exact logits, without materialising
+    `[B, N]` (the units are scanned in chunks).
+
+    Args:
+      inputs: float32 [B, D], the inputs of the output layer.
+      kernel: float32 [N, D], one row per class; bias: float32 [N] or None.
+      candidates: int32 [B, C] per example, or [C] shared by the batch; -1
+        marks an empty slot and repeated ids count once.
+      ks: the k of recall@k.
+      chunk_units: units scored at once ([B, chunk_units] logits in memory).
+    Returns:
+      dict of Python floats: "recall@k" for each k, the mean over rows of the
+      fraction of the exact top-k classes among the candidates; and
+      "partition_share", the mean over rows of sum(exp(logit)) over the
+      distinct candidates divided by that over all N classes.
+    """
+    inputs = tf.convert_to_tensor(inputs, tf.float32)
+    kernel = tf.convert_to_tensor(kernel)
+    num_units = int(kernel.shape[0])
+    batch = int(inputs.shape[0])
+    top = max(ks)
+    best_logits = tf.fill([batch, 0], -np.inf)
+    best_ids = tf.zeros([batch, 0], tf.int32)
+    log_partition = tf.fill([batch], -np.inf)
+    for first in range(0, num_units, chunk_units):
+        last = min(num_units, first + chunk_units)
+        logits = tf.matmul(inputs, kernel[first:last], transpose_b=True)
+        if bias is not None:
+            logits += tf.convert_to_tensor(bias)[first:last]
+        log_partition = tf.reduce_logsumexp(
+            tf.concat([log_partition[:, None], logits], axis=1), axis=1)
+        ids = tf.broadcast_to(tf.range(first, last, dtype=tf.int32), tf.shape(logits))
+        best_logits, columns = tf.math.top_k(tf.concat([best_logits, logits], axis=1),
+                                             min(top, int(best_logits.shape[1]) + last - first))
+        best_ids = tf.gather(tf.concat([best_ids, ids], axis=1), columns, batch_dims=1)
+
+    candidates = np.asarray(candidates)
+    rows = candidates if candidates.ndim == 2 else np.broadcast_to(candidates, (batch,) + candidates.shape)
+    chosen = [np.unique(row[row >= 0]) for row in rows]
+    best_ids = best_ids.numpy()
+    quality = {f"recall@{k}": float(np.mean([np.isin(best_ids[b, :k], chosen[b]).mean()
+                                              for b in range(batch)])) for k in ks}
+    shares = []
+    for b, ids in enumerate(chosen):
+        logits = tf.linalg.matvec(tf.gather(kernel, ids), inputs[b])
+        if bias is not None:
+            logits += tf.gather(tf.convert_to_tensor(bias), ids)
+        shares.append(float(tf.exp(tf.reduce_logsumexp(logits) - log_partition[b])))
+    quality["partition_share"] = float(np.mean(shares))
+    return quality
+
+
+class CandidateQuality(keras.callbacks.Callback):
+    """Logs the quality of a WTADense's training candidates during `fit`.
+
+    On a fixed held-out batch (model inputs), every `every_n_steps` steps
+    and at the end of each epoch, it measures the candidates the output
+    layer would score for that batch, without its labels (the hashed
+    classes, plus the uniform draws with candidates="shared"), against the
+    exact logits: see `candidate_quality`. The epoch's values go into the
+    logs (and so into the History) as "candidate_recall@k" and
+    "candidate_partition_share"; every measurement is also kept in
+    `self.measurements` as (step, dict).
+
+    Args:
+      inputs: a held-out batch of model inputs (e.g. 256 examples).
+      layer: the WTADense to measure (default: the model's last layer).
+      ks: the k of recall@k, default (1, 10).
+      every_n_steps: also measure every this many training steps (None: at
+        epoch ends only).
+    """
+
+    def __init__(self, inputs, layer=None, ks=(1, 10), every_n_steps=None):
+        super().__init__()
+        self.inputs, self.layer, self.ks = inputs, layer, tuple(ks)
+        self.every_n_steps = every_n_steps
+        self.measurements, self._features, self._step = [], None, 0
+
+    def measure(self):
+        """The candidate quality now: dict of Python floats."""
+        layer = self.layer or self.model.layers[-1]
+        if self._features is None:
+            self._features = keras.Model(self.model.input, layer.input)
+        features = self._features(self.inputs, training=False)
+        candidates = (layer.shared_candidates(features) if layer.candidates == "shared"
+                      else layer.query(features))
+        quality = candidate_quality(features, layer.kernel, layer.bias, candidates, self.ks)
+        self.measurements.append((self._step, quality))
+        return quality
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self.every_n_steps and self._step % self.every_n_steps == 0:
+            self.measure()
+
+    def on_epoch_end(self, epoch, logs=None):
+        quality = self.measure()
+        if logs is not None:
+            logs.update({f"candidate_{name}": value for name, value in quality.items()})
