@@ -75,3 +75,163 @@ def test_top_k_inference_and_step_profile_run(tmp_path):
                   "--repeats", "2")
     profile = json.loads((tmp_path / "wta_step_profile.json").read_text())["rows"][0]
     assert profile["step_ms"] > 0 and profile["distinct_rows"] > 0
+
+
+def test_xml_task_splits_are_seeded_unit_norm_csr_rows():
+    import xml_task
+
+    task = xml_task.make_task(2000, train_points=3000, test_points=500, seed=1)
+    for split, points in ((task.train, 3000), (task.test, 500)):
+        assert len(split) == points and split.indptr.shape == (points + 1,)
+        assert split.indptr.dtype == np.int64 and split.indices.dtype == np.int32
+        assert split.values.dtype == np.float32 and split.labels.dtype == np.int32
+        nonzeros = np.diff(split.indptr)
+        assert nonzeros.min() >= 45 and nonzeros.max() <= 100 and 70 < nonzeros.mean() < 80
+        rows = np.repeat(np.arange(points), nonzeros)
+        np.testing.assert_allclose(np.bincount(rows, split.values.astype(np.float64)**2), 1.0,
+                                   rtol=1e-5)
+        assert np.all(split.values > 0)
+        assert np.all(np.diff(split.indices.astype(np.int64))[rows[1:] == rows[:-1]] > 0)
+        assert split.labels.min() >= 0 and split.labels.max() < 2000
+        assert split.indices.min() >= 0 and split.indices.max() < 50_000
+    again = xml_task.make_task(2000, train_points=3000, test_points=500, seed=1)
+    for name in ("indptr", "indices", "values", "labels"):
+        assert np.array_equal(getattr(task.train, name), getattr(again.train, name))
+        assert np.array_equal(getattr(task.test, name), getattr(again.test, name))
+    other = xml_task.make_task(2000, train_points=3000, test_points=500, seed=2)
+    assert not np.array_equal(task.train.labels, other.train.labels)
+    assert not np.array_equal(task.train.labels[:500], task.test.labels)
+
+
+def test_xml_task_label_ids_are_zipf_frequency_ranks():
+    import xml_task
+
+    task = xml_task.make_task(1000, train_points=50_000, test_points=10)
+    probabilities = task.catalogue.probabilities
+    assert np.all(np.diff(probabilities) < 0)
+    assert probabilities[0] / probabilities[9] == pytest.approx(10.0)
+    counts = np.bincount(task.train.labels, minlength=1000)
+    assert counts[0] / 50_000 == pytest.approx(probabilities[0], abs=0.01)
+    assert counts[:10].mean() > counts[10:100].mean() > counts[100:].mean() > 0
+    steeper = xml_task.zipf_probabilities(1000, 2.0)
+    assert steeper[0] / steeper[1] == pytest.approx(4.0)
+
+
+def _mean_shared_features(split, cluster_of):
+    """(same label, siblings, unrelated labels): mean features shared by two points."""
+    points = np.zeros((len(split), split.num_features), np.float32)
+    points[np.repeat(np.arange(len(split)), np.diff(split.indptr)), split.indices] = 1
+    shared = points @ points.T
+    labels = split.labels
+    same_label = labels[:, None] == labels[None, :]
+    same_cluster = cluster_of[labels][:, None] == cluster_of[labels][None, :]
+    off_diagonal = ~np.eye(len(split), dtype=bool)
+    return (shared[same_label & off_diagonal].mean(), shared[same_cluster & ~same_label].mean(),
+            shared[~same_cluster].mean())
+
+
+def test_xml_task_clusters_make_siblings_share_features():
+    import xml_task
+
+    own_signal = {}
+    for structure in xml_task.STRUCTURES:
+        task = xml_task.make_task(500, num_features=5000, structure=structure, train_points=10,
+                                  test_points=800)
+        catalogue, test = task.catalogue, task.test
+        same_label, siblings, unrelated = _mean_shared_features(test, catalogue.cluster_of)
+        assert same_label > unrelated + 3
+        if structure == "clusters":
+            assert siblings > unrelated + 5
+        else:
+            assert siblings == pytest.approx(unrelated, abs=0.5)
+        row_labels = np.repeat(test.labels, np.diff(test.indptr))
+        own = (catalogue.signatures[row_labels] == test.indices[:, None]).any(axis=1)
+        own_signal[structure] = own.sum() / len(test)
+    # The same evidence about the point's own label under both structures.
+    assert own_signal["clusters"] == pytest.approx(own_signal["none"], rel=0.05)
+
+
+def test_xml_task_dataset_and_chunks_build_sparse_batches():
+    import tensorflow as tf
+    import xml_task
+
+    task = xml_task.make_task(500, num_features=5000, train_points=300, test_points=70)
+    batches = list(xml_task.train_dataset(task.train, 128, seed=3).take(5))  # 2 per epoch
+    for features, labels in batches:
+        assert isinstance(features, tf.SparseTensor) and features.dtype == tf.float32
+        assert features.dense_shape.numpy().tolist() == [128, 5000]
+        assert labels.dtype == tf.int32 and labels.shape == (128,)
+        norms = tf.sparse.reduce_sum(tf.square(features), axis=1).numpy()
+        np.testing.assert_allclose(norms, 1.0, rtol=1e-5)
+    again = next(iter(xml_task.train_dataset(task.train, 128, seed=3)))
+    assert np.array_equal(again[1], batches[0][1])
+    assert not np.array_equal(batches[0][1], batches[2][1])  # a new order each epoch
+    rows = xml_task.sparse_rows(task.train.tensors(), tf.constant([7, 2], tf.int64), 5000)
+    for position, row in enumerate((7, 2)):
+        start, stop = task.train.indptr[row], task.train.indptr[row + 1]
+        expected = np.zeros(5000, np.float32)
+        expected[task.train.indices[start:stop]] = task.train.values[start:stop]
+        np.testing.assert_array_equal(tf.sparse.to_dense(rows).numpy()[position], expected)
+    chunks = list(task.test.chunks(32))
+    assert [c[0].dense_shape.numpy()[0] for c in chunks] == [32, 32, 6]
+    assert np.array_equal(np.concatenate([c[1] for c in chunks]), task.test.labels)
+
+
+def test_extreme_classification_arms_expand_families():
+    import argparse
+
+    from bench_extreme_classification import arm_name, expand_arms
+
+    arms = expand_arms(["dense", "uniform", "loguniform", "uniform-512", "wta-shared"],
+                       [128, 512], 2048)
+    assert arms == ["dense", "uniform-128", "uniform-512", "loguniform-2048", "wta-shared"]
+    assert arm_name("loguniform-64") == "loguniform-64" and arm_name("uniform") == "uniform"
+    with pytest.raises(argparse.ArgumentTypeError, match="expected one of"):
+        arm_name("sampled")
+
+
+TINY_EXTREME = ("--labels", "2000", "--features", "2000", "--budget-s", "2", "--test-points",
+                "300")
+
+
+def test_extreme_classification_runs_dense_and_sampled_arms(tmp_path):
+    out = run_benchmark("bench_extreme_classification.py", tmp_path, *TINY_EXTREME,
+                        "--structure", "clusters", "--methods", "dense", "uniform",
+                        "--uniform-sizes", "128")
+    rows = json.loads((tmp_path / "extreme_classification.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["dense", "uniform-128"], out
+    for row in rows:
+        assert row["labels"] == 2000 and row["structure"] == "clusters"
+        assert row["steps_done"] > 10 and row["ms_per_step"] > 0 and row["peak_mb"] > 0
+        assert 0 <= row["final_P@1"] <= 1 and 0 <= row["final_P@5"] <= 0.2
+        assert (row["P@1@budget"], row["P@5@budget"]) == (row["final_P@1"], row["final_P@5"])
+        assert row["P@1@60s"] is None and "recall@1" not in row
+    assert rows[0]["s_to_90%_dense"] is not None
+    assert (tmp_path / "extreme_classification.png").exists()
+    assert (tmp_path / "extreme_classification.svg").exists()
+
+
+def test_extreme_classification_runs_wta_arms_with_kwargs(tmp_path):
+    out = run_benchmark("bench_extreme_classification.py", tmp_path, *TINY_EXTREME,
+                        "--structure", "none", "--methods", "wta-per-example", "wta-shared",
+                        "--wta-kwargs", '{"num_candidates": 64}', "--name", "xc_wta")
+    data = json.loads((tmp_path / "xc_wta.json").read_text())
+    assert data["metadata"]["wta_kwargs"] == '{"num_candidates": 64}'
+    rows = data["rows"]
+    assert [r["method"] for r in rows] == ["wta-per-example", "wta-shared"], out
+    for row in rows:
+        assert row["steps_done"] > 10 and 0 <= row["final_P@1"] <= 1
+        assert 0 <= row["recall@1"] <= 1 and 0 <= row["recall@10"] <= 1
+        assert 0 < row["partition_share"] <= 1
+
+
+def test_extreme_classification_fails_on_a_failed_arm(tmp_path):
+    env = {**os.environ, "TF_WTA_BENCHMARK_RESULTS": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2",
+           "PYTHONPATH": os.path.dirname(os.path.dirname(tf_wta.__file__))}
+    result = subprocess.run(
+        [sys.executable, os.path.join(BENCHMARKS, "bench_extreme_classification.py"),
+         *TINY_EXTREME, "--structure", "none", "--methods", "wta-shared",
+         "--wta-kwargs", '{"num_uniform": -1}'], capture_output=True, text=True, env=env)
+    assert result.returncode != 0
+    assert "failed runs (their errors are above): wta-shared at 2000 labels (none)" in result.stderr
+    assert "num_uniform" in result.stderr

@@ -23,7 +23,8 @@ def test_fit_on_candidates_then_predict_exact():
 
 def test_training_touches_only_candidate_rows():
     x, y = prototype_data(300, 16, 64, seed=2)
-    model = compile_for_classes(output_model(300, 16, num_candidates=8), keras.optimizers.SGD(0.1))
+    model = compile_for_classes(output_model(300, 16, num_candidates=8, candidates="per_example"),
+                                keras.optimizers.SGD(0.1))
     model.build((None, 16))
     layer = model.layers[-1]
     before = layer.kernel.numpy().copy()
@@ -31,6 +32,40 @@ def test_training_touches_only_candidate_rows():
     changed = np.flatnonzero(np.any(layer.kernel.numpy() != before, axis=1))
     assert set(y[:4]) <= set(changed)
     assert len(changed) <= 4 * 8
+
+
+def test_shared_mode_touches_only_labels_hashed_and_uniform_rows():
+    x, y = prototype_data(3000, 16, 64, seed=2)
+    model = compile_for_classes(output_model(3000, 16, num_candidates=8, num_uniform=20),
+                                tf_wta.LazyAdam(0.01))
+    model.build((None, 16))
+    layer = model.layers[-1]
+    assert layer.candidates == "shared"
+    before = layer.kernel.numpy().copy()
+    model.fit(x[:4], y[:4], batch_size=4, epochs=1, verbose=0)
+    changed = set(np.flatnonzero(np.any(layer.kernel.numpy() != before, axis=1)))
+    assert set(y[:4]) <= changed and len(changed) <= 4 + 8 + 20
+
+
+def test_shared_candidate_set_positions_point_at_the_labels():
+    labels = tf.constant([7, 3, 7, 9])
+    sampled = tf.constant([3, -1, 5, 9, 11, 11, 2])
+    ids, positions = tf_wta.layers.candidate_sets.shared_candidate_set(labels, sampled)
+    ids = ids.numpy()
+    assert sorted(ids) == [2, 3, 5, 7, 9, 11] and len(set(ids)) == len(ids)
+    np.testing.assert_array_equal(ids[positions.numpy()], labels.numpy())
+
+
+def test_shared_mode_learns_like_per_example_mode():
+    x, y = prototype_data(2000, 32, 8192, noise=1.0, seed=4)
+    accuracies = {}
+    for candidates in ("shared", "per_example"):
+        model = compile_for_classes(output_model(2000, 32, candidates=candidates,
+                                                 rebuild_every=20), tf_wta.LazyAdam(0.01))
+        model.fit(dataset(x, y), epochs=3, verbose=0)
+        accuracies[candidates] = model.evaluate(dataset(x, y), verbose=0)[1]
+    assert accuracies["shared"] > 0.5  # chance: 0.0005
+    assert accuracies["shared"] > accuracies["per_example"] - 0.05
 
 
 def test_labels_out_of_range_are_a_clear_error():
@@ -50,7 +85,8 @@ def test_wta_model_needs_a_wta_output():
 
 def test_lazy_adam_updates_only_selected_rows():
     x, y = prototype_data(400, 16, 64, seed=3)
-    model = compile_for_classes(output_model(400, 16, num_candidates=8),
+    model = compile_for_classes(output_model(400, 16, num_candidates=8,
+                                             candidates="per_example"),
                                 tf_wta.LazyAdam(0.01))
     model.build((None, 16))
     layer = model.layers[-1]
