@@ -1,6 +1,6 @@
 """Extreme classification, time to accuracy: Dense, sampled softmax and WTADense heads.
 
-    python benchmarks/bench_extreme_classification.py                    # 100k labels, both structures
+    python benchmarks/bench_extreme_classification.py          # 100k labels, both structures
     python benchmarks/bench_extreme_classification.py --labels 1000000 --structure clusters
     python benchmarks/bench_extreme_classification.py --methods wta-shared dense \\
         --wta-kwargs '{"num_uniform": 2048, "num_candidates": 256}'
@@ -30,9 +30,11 @@ seconds of training time, which excludes the first step (tracing) and the
 evaluations. Evaluations run at training times budget * 2**(k/2) and at the
 end: P@1 and P@5 of the exact logits on the test split (one label per point:
 P@1 is top-1 accuracy, P@5 = [label in top 5] / 5), and for the WTA arms the
-quality of the candidate set on 256 test points (recall of the exact top-1
-and top-10 classes among the classes the layer would score, labels not
-included, and the share of the softmax partition function they cover).
+quality of the candidate set on 256 test points by `tf_wta.CandidateQuality`
+(recall of the exact top-1 and top-10 classes among the classes the layer
+would score for them, labels not included, and the share of the softmax
+partition function they cover; with candidates="shared" a measurement draws
+the layer's uniform classes, so it shifts the later training draws).
 
 Reported per arm: ms per step, steps done, P@1/P@5 at 60 s, 120 s and at the
 budget (the first evaluation at or after), the final P@1/P@5, the training
@@ -213,44 +215,18 @@ def precision_evaluator(model, split, chunk):
     return evaluate
 
 
-def _candidate_mask(candidates, num_labels):
-    """bool [n, num_labels]: the classes among each row's candidates int32 [n, C] (-1: empty)."""
-    rows = tf.broadcast_to(tf.range(tf.shape(candidates)[0])[:, None], tf.shape(candidates))
-    coordinates = tf.boolean_mask(tf.stack([rows, candidates], axis=-1), candidates >= 0)
-    counts = tf.scatter_nd(coordinates, tf.ones(tf.shape(coordinates)[:1]),
-                           [tf.shape(candidates)[0], num_labels])
-    return counts > 0
-
-
-def candidate_quality_evaluator(model, split, chunk):
-    """() -> (recall@1, recall@10, partition_share) of a WTAModel's output
-    layer on `split` (QUALITY_POINTS test points): the classes it would score
-    for them in training, labels not included (each point's `query` with
-    candidates="per_example"; the batch's `shared_candidates` with "shared"),
-    against the exact logits: the share of each point's exact top-1 and top-10
-    classes among them, and the share of the softmax partition function
-    sum(exp(logit)) they cover, averaged over the points."""
-    features_model, layer = model._wta_parts()
-
-    def quality_of_rows(logits, candidates):
-        covered = _candidate_mask(candidates, layer.units)
-        top10_covered = tf.cast(tf.gather(covered, tf.math.top_k(logits, 10).indices,
-                                          batch_dims=1), tf.float32)
-        share = tf.reduce_sum(tf.where(covered, tf.nn.softmax(logits), 0.0), axis=1)
-        return tf.stack([top10_covered[:, 0], tf.reduce_mean(top10_covered, axis=1), share],
-                        axis=1)
+def candidate_quality_evaluator(model, split):
+    """() -> [recall@1, recall@10, partition_share] of a WTAModel's output
+    layer on the first QUALITY_POINTS points of `split` (a SparseSplit), by
+    `tf_wta.CandidateQuality`: the classes the layer would score for them in
+    training, labels not included, against the exact logits."""
+    inputs, _ = next(split.chunks(QUALITY_POINTS))
+    quality = tf_wta.CandidateQuality(inputs)
+    quality.set_model(model)
 
     def evaluate():
-        hidden = tf.concat([features_model(x, training=False) for x, _ in split.chunks(chunk)],
-                           axis=0)
-        shared = layer.shared_candidates(hidden) if layer.candidates == "shared" else None
-        rows = []
-        for start in range(0, len(split), chunk):
-            part = hidden[start:start + chunk]
-            candidates = (layer.query(part) if shared is None
-                          else tf.broadcast_to(shared, [tf.shape(part)[0], tf.size(shared)]))
-            rows.append(quality_of_rows(layer(part), candidates))
-        return [float(v) for v in tf.reduce_mean(tf.concat(rows, axis=0), axis=0).numpy()]
+        measured = quality.measure()
+        return [measured["recall@1"], measured["recall@10"], measured["partition_share"]]
 
     return evaluate
 
@@ -262,15 +238,10 @@ def worker(args):
     task = xml_task.make_task(num_labels, args.features, structure, args.zipf_exponent,
                               args.train_points, test_points, args.seed)
     model = build_model(args.worker, num_labels, args)
-    chunk = eval_chunk(num_labels)
-    precision = precision_evaluator(model, task.test, chunk)
-    quality, quality_points = None, []
-    if args.worker in WTA_CANDIDATES:
-        held_out = xml_task.SparseSplit(
-            indptr=task.test.indptr[:QUALITY_POINTS + 1], indices=task.test.indices,
-            values=task.test.values, labels=task.test.labels[:QUALITY_POINTS],
-            num_features=args.features)
-        quality = candidate_quality_evaluator(model, held_out, chunk)
+    precision = precision_evaluator(model, task.test, eval_chunk(num_labels))
+    quality = (candidate_quality_evaluator(model, task.test) if args.worker in WTA_CANDIDATES
+               else None)
+    quality_points = []
 
     def evaluate():
         if quality:
@@ -321,7 +292,7 @@ def plot(rows, path, curves):
     """P@1 against training seconds, one panel per (labels, structure), one
     line per arm; curves: (labels, structure, arm) -> points."""
     plt = common.pyplot()
-    panels = list(dict.fromkeys((labels, structure) for labels, structure, _ in curves))
+    panels = list(dict.fromkeys((row["labels"], row["structure"]) for row in rows))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
     for ax, (num_labels, structure) in zip(axes[0], panels):
         for (labels, panel_structure, arm), points in curves.items():

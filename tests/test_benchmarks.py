@@ -190,8 +190,8 @@ def test_extreme_classification_arms_expand_families():
         arm_name("sampled")
 
 
-TINY_EXTREME = ("--labels", "2000", "--features", "2000", "--budget-s", "2", "--test-points",
-                "300")
+TINY_EXTREME = ("--labels", "2000", "--features", "2000", "--budget-s", "1", "--train-points",
+                "5000", "--test-points", "200")
 
 
 def test_extreme_classification_runs_dense_and_sampled_arms(tmp_path):
