@@ -67,8 +67,12 @@ def parse_args(argv=None):
                      help="for both tops (LazyAdam is plain Adam on Dense's dense gradients)")
     top.add_argument("--learning-rate", type=float, default=None,
                      help="default: 1e-3 for lazyadam, 0.1 for sgd")
+    top.add_argument("--candidates", choices=("per_example", "shared"), default="per_example",
+                     help="WTADense's candidate mode (per_example: the configuration measured "
+                          "in examples/README.md; shared is the layer's default)")
     top.add_argument("--num-candidates", type=int, default=64,
-                     help="classes computed per example by WTADense (0: its own default)")
+                     help="hashed classes computed by WTADense, per example or per batch "
+                          "(0: its own default)")
     top.add_argument("--num-tables", type=int, default=100, help="WTADense hash tables")
     parser.add_argument("--output-dir", default="retrain_top_output",
                         help="plot and SavedModel go here")
@@ -91,7 +95,7 @@ def new_top(kind, mean, variance, num_classes, args):
         return keras.Model(inputs, keras.layers.Dense(num_classes)(standardized), name="dense_top")
     layer = tf_wta.WTADense(num_classes, num_candidates=min(args.num_candidates, num_classes)
                             or None,
-                            num_tables=args.num_tables, seed=0)
+                            num_tables=args.num_tables, candidates=args.candidates, seed=0)
     return tf_wta.WTAModel(inputs, layer(standardized), name="wta_top")
 
 
