@@ -23,6 +23,8 @@ expands to its sizes, or name one arm, e.g. `uniform-512`):
                      (N = --loguniform-size).
   wta-per-example    tf_wta.WTADense(candidates="per_example") in tf_wta.WTAModel.
   wta-shared         tf_wta.WTADense(candidates="shared") in tf_wta.WTAModel.
+  shared-no-hash     the same with num_candidates=0: the batch's labels and the
+                     uniform draws only (the ablation that shows what the hash adds).
 `--wta-kwargs` (JSON) passes more WTADense arguments to both WTA arms.
 
 Each arm trains in its own process (its own peak memory) for `--budget-s`
@@ -63,10 +65,12 @@ import tf_wta  # noqa: E402
 import xml_task  # noqa: E402
 from bench_time_to_accuracy import ProgressTracker, at_budget, time_to_reach  # noqa: E402
 
-FAMILIES = ("dense", "uniform", "loguniform", "wta-per-example", "wta-shared")
+FAMILIES = ("dense", "uniform", "loguniform", "wta-per-example", "wta-shared",
+            "shared-no-hash")
 SAMPLERS = {"uniform": tf.random.uniform_candidate_sampler,
             "loguniform": tf.random.log_uniform_candidate_sampler}
-WTA_CANDIDATES = {"wta-per-example": "per_example", "wta-shared": "shared"}
+WTA_CANDIDATES = {"wta-per-example": "per_example", "wta-shared": "shared",
+                  "shared-no-hash": "shared"}
 REPORT_SECONDS = (60, 120)
 QUALITY_POINTS = 256
 # Rows of exact logits evaluated at once: [chunk, labels] float32 stays <= 128 MB.
@@ -187,8 +191,10 @@ def build_model(arm, num_labels, args):
         if arm == "dense":
             model = keras.Model(inputs, keras.layers.Dense(num_labels)(hidden))
         else:
-            layer = tf_wta.WTADense(num_labels, candidates=WTA_CANDIDATES[arm], seed=0,
-                                    **json.loads(args.wta_kwargs))
+            kwargs = json.loads(args.wta_kwargs)
+            if arm == "shared-no-hash":
+                kwargs["num_candidates"] = 0
+            layer = tf_wta.WTADense(num_labels, candidates=WTA_CANDIDATES[arm], seed=0, **kwargs)
             model = tf_wta.WTAModel(inputs, layer(hidden))
     model.compile(optimizer, loss, jit_compile=False)
     return model
@@ -231,6 +237,17 @@ def candidate_quality_evaluator(model, split):
     return evaluate
 
 
+def save_trained_layer(model, split, path):
+    """Writes the trained output layer and its inputs on test points to `path`
+    (.npz: kernel [N, H], bias [N], features [n, H], labels [n]), for
+    bench_candidate_hashing.py."""
+    layer = model.layers[-1]
+    inputs, labels = next(split.chunks(4 * QUALITY_POINTS))
+    features = keras.Model(model.input, layer.input)(inputs, training=False)
+    np.savez(path, kernel=layer.kernel.numpy(), bias=layer.bias.numpy(),
+             features=np.asarray(features), labels=labels)
+
+
 def worker(args):
     """Trains one arm on one task; returns its curve, candidate quality and costs."""
     num_labels, structure = args.labels[0], args.structure[0]
@@ -253,6 +270,8 @@ def worker(args):
     train = xml_task.train_dataset(task.train, args.batch, args.seed)
     common.reset_peak_memory()
     model.fit(train, epochs=1, steps_per_epoch=10**9, verbose=0, callbacks=[tracker.callback])
+    if args.save_layer and args.worker in WTA_CANDIDATES:
+        save_trained_layer(model, task.test, args.save_layer)
     return {"points": tracker.points, "quality": quality_points, "steps": tracker.step,
             "ms_per_step": tracker.clock / (tracker.step - 1) * 1e3,
             "median_step_ms": statistics.median(tracker.step_seconds) * 1e3,
@@ -329,6 +348,8 @@ def parse_args():
     parser.add_argument("--wta-kwargs", default="{}",
                         help='more WTADense arguments as JSON, e.g. \'{"num_uniform": 2048}\'')
     parser.add_argument("--name", default="extreme_classification")
+    parser.add_argument("--save-layer", help="write a WTA arm's trained output layer and test "
+                        "features to this .npz (for bench_candidate_hashing.py)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not isinstance(json.loads(args.wta_kwargs), dict):

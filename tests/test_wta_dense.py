@@ -20,6 +20,14 @@ def test_invalid_settings_say_what_to_change():
         tf_wta.WTADense(10, rebuild_growth=0.5)
     with pytest.raises(ValueError, match="units must be an int >= 1"):
         tf_wta.WTADense(0)
+    with pytest.raises(ValueError, match="candidates must be one of"):
+        tf_wta.WTADense(10, candidates="pooled")
+    with pytest.raises(ValueError, match="only 'per_example' for mode='hidden'"):
+        tf_wta.WTADense(10, mode="hidden", candidates="shared")
+    with pytest.raises(ValueError, match="num_uniform is a setting of mode='output'"):
+        tf_wta.WTADense(10, mode="hidden", num_uniform=5)
+    with pytest.raises(ValueError, match="num_uniform must be an int >= 0"):
+        tf_wta.WTADense(10, num_uniform=-1)
     layer = tf_wta.WTADense(10, window_size=8)
     with pytest.raises(ValueError, match=r"window_size=8 must be <= the input features \(4\)"):
         layer.build((None, 4))
@@ -38,6 +46,38 @@ def test_config_round_trip():
                             rebuild_growth=1.5, max_bucket_size=30, seed=3)
     clone = tf_wta.WTADense.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
+    shared = tf_wta.WTADense(3000, num_candidates=40, num_uniform=100, seed=3)
+    assert shared.get_config()["candidates"] == "shared"
+    assert tf_wta.WTADense.from_config(shared.get_config()).get_config() == shared.get_config()
+
+
+def test_shared_mode_defaults():
+    layer = tf_wta.WTADense(100_000)
+    assert (layer.candidates, layer.num_candidates, layer.num_uniform) == ("shared", 8, 2048)
+    small = tf_wta.WTADense(5)
+    assert (small.num_candidates, small.num_uniform) == (5, 5)
+    assert tf_wta.WTADense(100, num_candidates=0).num_candidates == 0  # labels + uniform only
+    with pytest.raises(ValueError, match="num_candidates must be an int >= 1"):
+        tf_wta.WTADense(100, candidates="per_example", num_candidates=0)
+    per_example = tf_wta.WTADense(100_000, candidates="per_example")
+    assert (per_example.num_candidates, per_example.num_uniform) == (128, 0)
+
+
+def test_configs_saved_before_the_shared_mode_load_per_example():
+    config = tf_wta.WTADense(300, seed=1).get_config()
+    del config["candidates"], config["num_uniform"]
+    layer = tf_wta.WTADense.from_config(config)
+    assert (layer.candidates, layer.num_uniform) == ("per_example", 0)
+
+
+def test_keras_seeding_makes_unseeded_windows_repeatable():
+    windows = []
+    for _ in range(2):
+        keras.utils.set_random_seed(7)
+        layer = tf_wta.WTADense(100)
+        layer.build((None, 32))
+        windows.append(layer.windows.numpy())
+    np.testing.assert_array_equal(windows[0], windows[1])
 
 
 def test_output_mode_inference_is_exact_dense():

@@ -44,7 +44,7 @@ def test_shared_mode_touches_only_labels_hashed_and_uniform_rows():
     before = layer.kernel.numpy().copy()
     model.fit(x[:4], y[:4], batch_size=4, epochs=1, verbose=0)
     changed = set(np.flatnonzero(np.any(layer.kernel.numpy() != before, axis=1)))
-    assert set(y[:4]) <= changed and len(changed) <= 4 + 8 + 20
+    assert set(y[:4]) <= changed and len(changed) <= 4 + 4 * 8 + 20
 
 
 def test_shared_candidate_set_positions_point_at_the_labels():
@@ -54,6 +54,30 @@ def test_shared_candidate_set_positions_point_at_the_labels():
     ids = ids.numpy()
     assert sorted(ids) == [2, 3, 5, 7, 9, 11] and len(set(ids)) == len(ids)
     np.testing.assert_array_equal(ids[positions.numpy()], labels.numpy())
+
+
+def test_uniform_negatives_per_example_are_masked_where_they_repeat_a_candidate():
+    inputs = tf.constant([[1.0, 0.0], [0.0, 2.0]])
+    kernel = tf.constant([[1.0, 1.0], [2.0, 0.0], [0.0, 3.0], [5.0, 5.0]])
+    candidates = tf.constant([[2, 0], [1, -1]])
+    logits, ids = tf_wta.layers.candidate_sets.uniform_logits_per_example(
+        inputs, kernel, None, candidates, tf.constant([3, 0, 3, 1]), -1e9)
+    np.testing.assert_array_equal(ids.numpy(), [3, 0, 1])
+    np.testing.assert_allclose(logits.numpy(), [[5.0, -1e9, 2.0], [10.0, 2.0, -1e9]])
+
+
+def test_per_example_mode_with_uniform_negatives_trains_their_rows():
+    x, y = prototype_data(3000, 16, 64, seed=6)
+    model = compile_for_classes(output_model(3000, 16, candidates="per_example",
+                                             num_candidates=8, num_uniform=30),
+                                tf_wta.LazyAdam(0.01))
+    model.build((None, 16))
+    layer = model.layers[-1]
+    before = layer.kernel.numpy().copy()
+    history = model.fit(x[:4], y[:4], batch_size=4, epochs=1, verbose=0)
+    changed = set(np.flatnonzero(np.any(layer.kernel.numpy() != before, axis=1)))
+    assert set(y[:4]) <= changed and 30 < len(changed) <= 4 * 8 + 30
+    assert np.isfinite(history.history["loss"][0])
 
 
 def test_shared_mode_learns_like_per_example_mode():

@@ -63,8 +63,8 @@ class CandidateQuality(keras.callbacks.Callback):
 
     On a fixed held-out batch (model inputs), every `every_n_steps` steps
     and at the end of each epoch, it measures the candidates the output
-    layer would score for that batch, without its labels (the hashed
-    classes, plus the uniform draws with candidates="shared"), against the
+    layer would score for that batch, without its labels
+    (`WTADense.training_candidates`: hashed classes and uniform draws), against the
     exact logits: see `candidate_quality`. The epoch's values go into the
     logs (and so into the History) as "candidate_recall@k" and
     "candidate_partition_share"; every measurement is also kept in
@@ -90,9 +90,8 @@ class CandidateQuality(keras.callbacks.Callback):
         if self._features is None:
             self._features = keras.Model(self.model.input, layer.input)
         features = self._features(self.inputs, training=False)
-        candidates = (layer.shared_candidates(features) if layer.candidates == "shared"
-                      else layer.query(features))
-        quality = candidate_quality(features, layer.kernel, layer.bias, candidates, self.ks)
+        quality = candidate_quality(features, layer.kernel, layer.bias,
+                                    layer.training_candidates(features), self.ks)
         self.measurements.append((self._step, quality))
         return quality
 

@@ -1,4 +1,5 @@
-"""The batch-shared candidate set an output-mode WTADense trains on."""
+"""Candidate sets of an output-mode WTADense beyond its per-example hashed
+candidates: the batch-shared set, and uniform negatives added per example."""
 import tensorflow as tf
 
 
@@ -38,3 +39,26 @@ def shared_logits(inputs, kernel, bias, ids):
     if bias is not None:
         logits += tf.gather(bias, ids)
     return logits
+
+
+def uniform_logits_per_example(inputs, kernel, bias, candidates, uniform, empty_slot):
+    """Logits of uniformly drawn classes shared by the batch, added to each
+    example's own candidates (per-example mode with num_uniform > 0).
+
+    Args:
+      inputs: float [B, D]; kernel: float [N, D]; bias: float [N] or None.
+      candidates: int32 [B, C], each row's candidates (label included).
+      uniform: int32 [m] class ids in [0, N), possibly repeated.
+      empty_slot: the logit of a masked draw (far below any real logit).
+    Returns:
+      (logits, ids): float [B, U] and int32 [U], U <= m the distinct draws;
+      a draw that is already among a row's candidates gets `empty_slot` in
+      that row, so no class (the label included) counts twice.
+    """
+    ids, _ = tf.unique(tf.cast(uniform, tf.int32))
+    logits = shared_logits(inputs, kernel, bias, ids)
+    ordered = tf.sort(candidates, axis=1)
+    draws = tf.broadcast_to(ids[None, :], [tf.shape(candidates)[0], tf.shape(ids)[0]])
+    slot = tf.minimum(tf.searchsorted(ordered, draws), tf.shape(candidates)[1] - 1)
+    taken = tf.equal(tf.gather(ordered, slot, batch_dims=1), draws)
+    return tf.where(taken, tf.cast(empty_slot, logits.dtype), logits), ids

@@ -24,9 +24,9 @@ def default_codes_per_table(units, window_size):
 
 
 def default_num_candidates(units, shared=False):
-    """Hashed candidates C: 256 per batch (shared) or 128 per example, or
-    every unit of a smaller layer."""
-    return min(units, 256 if shared else 128)
+    """Hashed candidates C per example: 8 whose union over the batch joins
+    the shared set, or 128 scored per example; at most the units."""
+    return min(units, 8 if shared else 128)
 
 
 def default_num_uniform(units):

@@ -6,7 +6,8 @@ import tensorflow as tf
 from tf_wta import ops
 from tf_wta.candidates import candidates_with_labels
 from tf_wta.layers import hash_settings
-from tf_wta.layers.candidate_sets import shared_candidate_set, shared_logits
+from tf_wta.layers.candidate_sets import (shared_candidate_set, shared_logits,
+                                          uniform_logits_per_example)
 
 MODES = ("output", "hidden")
 HASH_TYPES = ("wta", "dwta")
@@ -50,8 +51,8 @@ class WTADense(keras.layers.Layer):
     candidate and the loss is taken over the candidates. With
     candidates="shared" (the default) each training step scores one set of
     classes for the whole batch, with one gather and one GEMM: the batch's
-    labels, the `num_candidates` classes the batch hashes to most often
-    (`query_index_pooled`) and `num_uniform` classes drawn uniformly. With
+    labels, the union of each example's best `num_candidates` hashed
+    classes, and `num_uniform` classes drawn uniformly. With
     candidates="per_example" each example scores its own `num_candidates`
     hashed classes (`hashed_matmul`). Inference (`predict`,
     `model.export`) returns exact `[B, units]` outputs through a plain
@@ -70,11 +71,14 @@ class WTADense(keras.layers.Layer):
       mode: "output" or "hidden", see above.
       candidates: "shared" (default for mode="output") or "per_example"
         (always for mode="hidden"), see above.
-      num_candidates: hashed units C: per batch with candidates="shared"
-        (default min(units, 256)), per example otherwise (default
-        min(units, 128)).
-      num_uniform: units drawn uniformly per step with candidates="shared"
-        (default min(units, 2048)); 0 with "per_example".
+      num_candidates: hashed units C per example: with candidates="shared"
+        their union over the batch joins the shared set (default
+        min(units, 8); 0 turns hashing off in training), otherwise each
+        example scores its own (default min(units, 128)).
+      num_uniform: classes drawn uniformly per training step (mode="output"):
+        with candidates="shared" part of the batch's set (default
+        min(units, 2048)); with "per_example" scored for every example
+        besides its own candidates, masked where they repeat one (default 0).
       num_tables: hash tables L (default 50).
       codes_per_table: WTA codes m packed per table key (default: chosen so
         about 16 units share a bucket, see `hash_settings`).
@@ -128,16 +132,18 @@ class WTADense(keras.layers.Layer):
         shared = candidates == "shared"
         if num_candidates is None:
             num_candidates = hash_settings.default_num_candidates(self.units, shared)
-        self.num_candidates = _positive_int(num_candidates, "num_candidates")
+        # The shared set works without hashed classes (labels + uniform draws).
+        self.num_candidates = _positive_int(num_candidates, "num_candidates",
+                                            minimum=0 if shared else 1)
         if self.num_candidates > self.units:
             raise ValueError(f"num_candidates={self.num_candidates} must be <= units="
                              f"{self.units}; lower num_candidates")
         if num_uniform is None:
             num_uniform = hash_settings.default_num_uniform(self.units) if shared else 0
         self.num_uniform = _positive_int(num_uniform, "num_uniform", minimum=0)
-        if self.num_uniform and not shared:
-            raise ValueError("num_uniform is a setting of candidates='shared'; "
-                             f"got num_uniform={self.num_uniform} with {candidates!r}")
+        if self.num_uniform and mode == "hidden":
+            raise ValueError("num_uniform is a setting of mode='output' (uniform negatives); "
+                             f"got num_uniform={self.num_uniform} with mode='hidden'")
         if codes_per_table is None:
             codes_per_table = hash_settings.default_codes_per_table(self.units, self.window_size)
         self.codes_per_table = _positive_int(codes_per_table, "codes_per_table")
@@ -235,9 +241,10 @@ class WTADense(keras.layers.Layer):
         return tf.constant(True)
 
     def _training_step_update(self):
-        """Rebuilds the index when due, then counts the step."""
-        due = tf.logical_or(self.index_step < 0, self.step >= self.next_rebuild)
-        tf.cond(due, self._rebuild_on_schedule, lambda: tf.constant(False))
+        """Rebuilds the index when due (if training uses it), then counts the step."""
+        if self.num_candidates:
+            due = tf.logical_or(self.index_step < 0, self.step >= self.next_rebuild)
+            tf.cond(due, self._rebuild_on_schedule, lambda: tf.constant(False))
         self.step.assign_add(1)
 
     def _ensure_index(self):
@@ -249,23 +256,48 @@ class WTADense(keras.layers.Layer):
 
     def query(self, inputs, num_candidates=None):
         """Candidate units of each input: int32 [B, C], best first, -1 padded
-        (C defaults to num_candidates, or to 128 with candidates='shared')."""
+        (C defaults to num_candidates per example, to 128 with
+        candidates='shared')."""
         if num_candidates is None:
             num_candidates = (self.num_candidates if self.candidates == "per_example"
                               else hash_settings.default_num_candidates(self.units))
         return ops.query_index(self.hash_buckets(inputs), self._index(), num_candidates,
                                max_bucket_size=self.max_bucket_size, check_index=False)
 
+    def training_candidates(self, inputs):
+        """The classes a training step would score for inputs, without their
+        labels (what `CandidateQuality` measures): int32 [H + m] with
+        candidates="shared" (see `shared_candidates`), else int32 [B, C + m],
+        each row's hashed candidates then the uniform draws."""
+        if self.candidates == "shared":
+            return self.shared_candidates(inputs)
+        candidates = self.query(inputs)
+        if not self.num_uniform:
+            return candidates
+        uniform = tf.broadcast_to(self._uniform_draws()[None, :],
+                                  [tf.shape(candidates)[0], self.num_uniform])
+        return tf.concat([candidates, uniform], axis=1)
+
     def shared_candidates(self, inputs):
         """The classes a batch scores with candidates='shared', without its
-        labels: int32 [num_candidates + num_uniform], the pooled hashed
-        classes (-1 padded) then the uniform draws (may repeat)."""
-        hashed = ops.query_index_pooled(self.hash_buckets(inputs), self._index(),
-                                        self.num_candidates,
-                                        max_bucket_size=self.max_bucket_size, check_index=False)
-        uniform = keras.random.randint((self.num_uniform,), 0, self.units,
-                                       seed=self.seed_generator, dtype="int32")
-        return tf.concat([hashed, tf.cast(uniform, tf.int32)], axis=0)
+        labels: int32 [B * num_candidates + num_uniform], each example's
+        best num_candidates hashed classes (-1 padded; their union is the
+        batch's hashed part) then the uniform draws (may repeat).
+
+        Each example's own top classes, not the classes the batch collides
+        with most in total (`query_index_pooled`): pooled counts favour hub
+        classes that sit in huge buckets, and measured on a trained layer
+        they recalled 3-4x fewer of the examples' exact top classes
+        (docs/benchmarks.md, candidate hashing)."""
+        if not self.num_candidates:
+            return self._uniform_draws()
+        hashed = tf.reshape(self.query(inputs, self.num_candidates), [-1])
+        return tf.concat([hashed, self._uniform_draws()], axis=0)
+
+    def _uniform_draws(self):
+        draws = keras.random.randint((self.num_uniform,), 0, self.units,
+                                     seed=self.seed_generator, dtype="int32")
+        return tf.cast(draws, tf.int32)
 
     def _candidate_logits(self, inputs, candidates, empty_slot=_EMPTY_SLOT_LOGIT):
         """Logits of the candidate units, `empty_slot` where the id is -1."""
@@ -310,10 +342,10 @@ class WTADense(keras.layers.Layer):
           inputs: float32 [B, D].
           labels: int [B] in [0, units).
         Returns:
-          (outputs, positions, candidates). Per example: float32 [B, C]
-          outputs over the candidates (empty slots at -1e9 before the
-          activation), int32 [B] the column of each label, int32 [B, C] the
-          unit ids. Shared: float32 [B, S] outputs over the batch's S
+          (outputs, positions, candidates). Per example: float32 [B, C + U]
+          outputs over each row's candidates then the U distinct uniform
+          draws (empty or repeated slots at -1e9 before the activation),
+          int32 [B] the column of each label, int32 [B, C + U] the unit ids. Shared: float32 [B, S] outputs over the batch's S
           classes, int32 [B] the column of each label, int32 [S] the ids.
         """
         labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
@@ -329,8 +361,14 @@ class WTADense(keras.layers.Layer):
                 outputs = shared_logits(inputs, self.kernel, self.bias, ids)
                 return self.activation(outputs), positions, ids
             candidates, positions = candidates_with_labels(self.query(inputs), labels)
-        outputs = self.activation(self._candidate_logits(inputs, candidates))
-        return outputs, positions, candidates
+        outputs = self._candidate_logits(inputs, candidates)
+        if self.num_uniform:
+            uniform, ids = uniform_logits_per_example(inputs, self.kernel, self.bias, candidates,
+                                                      self._uniform_draws(), _EMPTY_SLOT_LOGIT)
+            outputs = tf.concat([outputs, uniform], axis=1)
+            candidates = tf.concat([candidates, tf.broadcast_to(
+                ids[None, :], [tf.shape(candidates)[0], tf.shape(ids)[0]])], axis=1)
+        return self.activation(outputs), positions, candidates
 
     def top_k(self, inputs, k, num_candidates=None):
         """Hashed retrieval: the k best units among the candidates, without
