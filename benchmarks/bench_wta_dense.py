@@ -55,7 +55,7 @@ def worker(args):
     keras.utils.set_random_seed(0)
     inputs = keras.Input((args.dim,))
     if args.worker == "wta":
-        layer = tf_wta.WTADense(args.units, seed=0)
+        layer = tf_wta.WTADense(args.units, candidates="per_example", seed=0)
         model, optimizer = tf_wta.WTAModel(inputs, layer(inputs)), tf_wta.LazyAdam(args.lr)
     else:
         model = keras.Model(inputs, keras.layers.Dense(args.units)(inputs))

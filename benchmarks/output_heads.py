@@ -9,8 +9,10 @@ sparse ones):
   sampled: tf.nn.sampled_softmax_loss over the true class and `num_sampled`
            classes shared by the batch, drawn uniformly (the benchmark's
            labels are uniform; a log-uniform sampler suits Zipfian labels).
-  wta:     tf_wta.WTADense(units) in tf_wta.WTAModel, the loss over the
-           `num_candidates` hashed candidates of each example.
+  wta:     tf_wta.WTADense(units, candidates="per_example") in tf_wta.WTAModel,
+           the loss over the `num_candidates` hashed candidates of each example
+           (the configuration of the suite's recorded tables; the layer's
+           default shared mode is measured by bench_extreme_classification.py).
 """
 import keras
 import tensorflow as tf
@@ -65,7 +67,8 @@ def build(method, units, dim, learning_rate, num_candidates=128, num_sampled=128
     if method == "dense":
         model = keras.Model(inputs, keras.layers.Dense(units)(inputs))
     elif method == "wta":
-        layer = tf_wta.WTADense(units, num_candidates=num_candidates, seed=seed)
+        layer = tf_wta.WTADense(units, candidates="per_example", num_candidates=num_candidates,
+                                seed=seed)
         model = tf_wta.WTAModel(inputs, layer(inputs))
     elif method == "sampled":
         model = SampledSoftmaxModel(units, dim, num_sampled)

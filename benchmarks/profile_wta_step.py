@@ -37,7 +37,7 @@ def worker(args):
     x = tf.constant(rng.standard_normal((args.batch, args.dim)), tf.float32)
     labels = tf.constant(rng.integers(0, args.units, args.batch), tf.int32)
     inputs = keras.Input((args.dim,))
-    layer = tf_wta.WTADense(args.units, seed=0)
+    layer = tf_wta.WTADense(args.units, candidates="per_example", seed=0)  # the profiled stages
     model = tf_wta.WTAModel(inputs, layer(inputs))
     optimizer = tf_wta.SparseSGD(0.1)
     model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
