@@ -18,7 +18,7 @@ the share of the softmax partition function covered. Variants (rows | queries):
   wta            w | x                          (what the layer does)
   wta-centred    w - mean(w) | x                (ranking-preserving: x.mean(w) is common to all classes)
   wta-bias       [w - mean(w), b] | [x, 1]      (the bias enters the hash)
-  wta-mips       [w, b, sqrt(M^2 - |w|^2 - b^2)] | [x, 1, 0]   (the MIPS-to-NN reduction)
+  wta-mips       [w, b, sqrt(M^2 - |w|^2 - b^2)] | [x, 1, 0]  (MIPS-to-NN reduction)
   dwta           w | x with densified_wta_hash  (ReLU inputs have many zeros)
   uniform        random classes (the baseline every hash must beat)
   frequent       the classes of largest bias (a fixed set of frequent classes)

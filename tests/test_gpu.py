@@ -183,6 +183,32 @@ def test_gpu_index_matches_cpu(num_units, num_tables, num_buckets, batch, num_ca
                                                    max_bucket_size))
 
 
+@pytest.mark.parametrize("max_bucket_size", [None, 2])
+@pytest.mark.parametrize("num_units,num_tables,num_buckets,batch,num_candidates", INDEX_SIZES)
+def test_gpu_pooled_query_matches_cpu(num_units, num_tables, num_buckets, batch, num_candidates,
+                                      max_bucket_size):
+    unit_buckets, query_buckets = index_inputs(num_units, num_tables, num_buckets, batch)
+    index = tf_wta.build_index(unit_buckets, num_buckets)
+    results = []
+    for device in ("/CPU:0", "/GPU:0"):
+        with tf.device(device):
+            results.append(tf_wta.query_index_pooled(query_buckets, index, num_candidates,
+                                                     max_bucket_size=max_bucket_size).numpy())
+    np.testing.assert_array_equal(results[1], results[0])
+    if batch * num_units <= 100_000:
+        np.testing.assert_array_equal(
+            results[1], references.query_index_pooled(unit_buckets, query_buckets,
+                                                      num_candidates, max_bucket_size))
+
+
+def test_gpu_pooled_query_bucket_out_of_range_matches_nothing():
+    index = tf_wta.build_index(np.array([[0, 1], [1, 1], [2, 0]], np.int32), 3)
+    with tf.device("/GPU:0"):
+        candidates = tf_wta.query_index_pooled([[-1, 1], [3, 0], [2**31 - 1, -5]], index, 4)
+    # Only table 1 of rows 0 and 1 matches: units 0 and 1, then unit 2, once each.
+    np.testing.assert_array_equal(candidates.numpy(), [0, 1, 2, -1])
+
+
 def test_gpu_query_bucket_out_of_range_matches_nothing():
     unit_buckets = np.array([[0, 1], [1, 1], [2, 0]], np.int32)
     index = tf_wta.build_index(unit_buckets, 3)

@@ -36,7 +36,8 @@ def test_invalid_settings_say_what_to_change():
 @pytest.mark.parametrize("units", [1_000, 10_000, 100_000, 1_000_000])
 def test_defaults_work_across_sizes(units):
     layer = tf_wta.WTADense(units)
-    assert 1 <= layer.num_candidates <= units
+    assert layer.num_candidates == 0  # shared: labels + uniform draws
+    assert 1 <= tf_wta.WTADense(units, candidates="per_example").num_candidates <= units
     assert 4 <= units / layer.num_buckets <= 64 or layer.codes_per_table == 1
 
 
@@ -53,10 +54,9 @@ def test_config_round_trip():
 
 def test_shared_mode_defaults():
     layer = tf_wta.WTADense(100_000)
-    assert (layer.candidates, layer.num_candidates, layer.num_uniform) == ("shared", 8, 2048)
-    small = tf_wta.WTADense(5)
+    assert (layer.candidates, layer.num_candidates, layer.num_uniform) == ("shared", 0, 2048)
+    small = tf_wta.WTADense(5, num_candidates=5)
     assert (small.num_candidates, small.num_uniform) == (5, 5)
-    assert tf_wta.WTADense(100, num_candidates=0).num_candidates == 0  # labels + uniform only
     with pytest.raises(ValueError, match="num_candidates must be an int >= 1"):
         tf_wta.WTADense(100, candidates="per_example", num_candidates=0)
     per_example = tf_wta.WTADense(100_000, candidates="per_example")
@@ -64,7 +64,7 @@ def test_shared_mode_defaults():
 
 
 def test_configs_saved_before_the_shared_mode_load_per_example():
-    config = tf_wta.WTADense(300, seed=1).get_config()
+    config = tf_wta.WTADense(300, num_candidates=16, seed=1).get_config()
     del config["candidates"], config["num_uniform"]
     layer = tf_wta.WTADense.from_config(config)
     assert (layer.candidates, layer.num_uniform) == ("per_example", 0)

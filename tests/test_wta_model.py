@@ -132,3 +132,47 @@ def test_lazy_adam_matches_adam_on_the_rows_it_updates():
     np.testing.assert_allclose(variable.numpy(), reference.numpy(), rtol=1e-6)
     untouched = [0, 2, 3, 5]
     np.testing.assert_array_equal(variable.numpy()[untouched], 1.0)
+
+
+@pytest.mark.parametrize("candidates", ["shared", "per_example"])
+def test_kernel_regularizer_penalises_only_the_computed_rows(candidates):
+    x, y = prototype_data(3000, 16, 64, seed=7)
+    model = compile_for_classes(
+        output_model(3000, 16, candidates=candidates, num_candidates=8,
+                     kernel_regularizer=keras.regularizers.L2(0.1),
+                     **({"num_uniform": 20} if candidates == "shared" else {})),
+        tf_wta.LazyAdam(0.01))
+    model.build((None, 16))
+    layer = model.layers[-1]
+    assert layer.losses == []  # no dense penalty on the whole kernel
+    before = layer.kernel.numpy().copy()
+    model.fit(x[:4], y[:4], batch_size=4, epochs=1, verbose=0)
+    changed = np.flatnonzero(np.any(layer.kernel.numpy() != before, axis=1))
+    assert len(changed) <= 4 + 4 * 8 + 20
+    ids = tf.constant([3, -1, 5, 3])
+    expected = 0.1 * np.sum(layer.kernel.numpy()[[3, 5]] ** 2)
+    assert float(layer.row_penalty(ids)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_regularized_hidden_layer_adds_its_row_penalty_as_a_loss():
+    layer = tf_wta.WTADense(64, mode="hidden", num_candidates=8, seed=0,
+                            kernel_regularizer=keras.regularizers.L2(0.5))
+    x = tf.random.normal([3, 16])
+    layer(x, training=True)
+    assert len(layer.losses) == 1 and float(layer.losses[0]) > 0
+    layer(x, training=False)
+    assert layer.losses == []
+
+
+def test_top_k_rebuilds_an_index_that_training_without_hashing_left_behind():
+    x, y = prototype_data(500, 16, 512, seed=8)
+    model = compile_for_classes(output_model(500, 16, num_candidates=0, num_uniform=50),
+                                tf_wta.LazyAdam(0.05))
+    model.build((None, 16))
+    layer = model.layers[-1]
+    features = keras.Model(model.input, layer.input)
+    layer.top_k(features(x[:4]), 1)  # builds the index from the initial kernel
+    model.fit(dataset(x, y), epochs=2, verbose=0)
+    assert int(layer.index_step) < int(layer.step)
+    layer.top_k(features(x[:4]), 1)
+    assert int(layer.index_step) == int(layer.step)

@@ -11,8 +11,8 @@ from tf_wta.sparse_apply import sparse_apply_adam, sparse_apply_sgd
 
 load_ops()
 
-__all__ = ["CandidateQuality", "Index", "LazyAdam", "SparseSGD", "WTADense", "WTAModel", "build_index",
-           "candidate_quality", "candidates_with_labels", "densified_wta_hash", "hashed_matmul", "load_ops",
-           "num_buckets", "query_index", "query_index_pooled", "sparse_apply_adam", "sparse_apply_sgd", "wta_buckets",
-           "wta_hash", "wta_windows"]
+__all__ = ["CandidateQuality", "Index", "LazyAdam", "SparseSGD", "WTADense", "WTAModel",
+           "build_index", "candidate_quality", "candidates_with_labels", "densified_wta_hash",
+           "hashed_matmul", "load_ops", "num_buckets", "query_index", "query_index_pooled",
+           "sparse_apply_adam", "sparse_apply_sgd", "wta_buckets", "wta_hash", "wta_windows"]
 __version__ = "0.1.0"

@@ -43,8 +43,9 @@ def candidate_quality(inputs, kernel, bias, candidates, ks=(1, 10), chunk_units=
         best_ids = tf.gather(tf.concat([best_ids, ids], axis=1), columns, batch_dims=1)
 
     candidates = np.asarray(candidates)
-    rows = candidates if candidates.ndim == 2 else np.broadcast_to(candidates, (batch,) + candidates.shape)
-    chosen = [np.unique(row[row >= 0]) for row in rows]
+    if candidates.ndim == 1:
+        candidates = np.broadcast_to(candidates, (batch,) + candidates.shape)
+    chosen = [np.unique(row[row >= 0]) for row in candidates]
     best_ids = best_ids.numpy()
     quality = {f"recall@{k}": float(np.mean([np.isin(best_ids[b, :k], chosen[b]).mean()
                                               for b in range(batch)])) for k in ks}

@@ -18,9 +18,9 @@ class WTAModel(keras.Model):
 
     Build it exactly like `keras.Model(inputs, outputs)` and train it with
     `model.fit(ds)` on `(inputs, labels)` with integer class labels, as for a
-    Dense classifier. In training, the output layer computes only the
-    candidate units of each example, with the true label always among them,
-    and the compiled loss (e.g. `SparseCategoricalCrossentropy(from_logits=
+    Dense classifier. In training, the output layer computes only its
+    candidate classes (one set shared by the batch, or per example: see
+    `WTADense`), with every true label among them, and the compiled loss (e.g. `SparseCategoricalCrossentropy(from_logits=
     True)`) and metrics are taken over the candidates, with labels remapped to
     their candidate positions. Training metrics are therefore candidate-set
     metrics; `evaluate`, `predict` and `export` use the exact outputs.
@@ -49,9 +49,12 @@ class WTAModel(keras.Model):
         features_model, layer = self._wta_parts()
         with tf.GradientTape() as tape:
             features = features_model(x, training=True)
-            y_pred, positions, _ = layer.training_outputs(features, y)
+            y_pred, positions, candidates = layer.training_outputs(features, y)
             loss = self._compute_loss(x=x, y=positions, y_pred=y_pred,
                                       sample_weight=sample_weight, training=True)
+            # The output layer's regularizers, on the rows this step computed.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            loss += layer.row_penalty(tf.reshape(candidates, [-1])) / replicas
             self._loss_tracker.update_state(
                 _unscale_for_distribution(loss),
                 sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])

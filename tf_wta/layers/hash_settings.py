@@ -24,9 +24,10 @@ def default_codes_per_table(units, window_size):
 
 
 def default_num_candidates(units, shared=False):
-    """Hashed candidates C per example: 8 whose union over the batch joins
-    the shared set, or 128 scored per example; at most the units."""
-    return min(units, 8 if shared else 128)
+    """Hashed candidates C per example: 128 scored per example, at most the
+    units; 0 for the shared mode, whose training measured fastest without
+    hashed classes on CPU (docs/benchmarks.md, extreme classification)."""
+    return 0 if shared else min(units, 128)
 
 
 def default_num_uniform(units):

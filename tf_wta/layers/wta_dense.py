@@ -72,9 +72,10 @@ class WTADense(keras.layers.Layer):
       candidates: "shared" (default for mode="output") or "per_example"
         (always for mode="hidden"), see above.
       num_candidates: hashed units C per example: with candidates="shared"
-        their union over the batch joins the shared set (default
-        min(units, 8); 0 turns hashing off in training), otherwise each
-        example scores its own (default min(units, 128)).
+        their union over the batch joins the shared set (default 0: no
+        hashed classes in training, measured fastest to accuracy on CPU;
+        8 is the measured alternative), otherwise each example scores its
+        own (default min(units, 128)).
       num_uniform: classes drawn uniformly per training step (mode="output"):
         with candidates="shared" part of the batch's set (default
         min(units, 2048)); with "per_example" scored for every example
@@ -97,8 +98,11 @@ class WTADense(keras.layers.Layer):
         1.0 (default) keeps a fixed period, > 1 gives SLIDE's thinning schedule.
       max_bucket_size: cap on the units a bucket contributes to a query (None:
         exact, no cap).
-      kernel_initializer, bias_initializer, kernel_regularizer,
-      bias_regularizer: as for `keras.layers.Dense`.
+      kernel_initializer, bias_initializer: as for `keras.layers.Dense`.
+      kernel_regularizer, bias_regularizer: as for `keras.layers.Dense`, but
+        lazy: each training step penalises only the rows it computes (a
+        penalty on the whole kernel would make its gradient dense and
+        defeat the sparse update); `row_penalty`.
       seed: int seed of the hash windows and the uniform draws (None: drawn
         from numpy's global generator, which `keras.utils.set_random_seed`
         seeds).
@@ -182,13 +186,11 @@ class WTADense(keras.layers.Layer):
                              f"({input_dim})")
         self.kernel = self.add_weight(
             name="kernel", shape=(self.units, input_dim),
-            initializer=_row_per_unit(self.kernel_initializer),
-            regularizer=self.kernel_regularizer)
+            initializer=_row_per_unit(self.kernel_initializer))
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight(name="bias", shape=(self.units,),
-                                        initializer=self.bias_initializer,
-                                        regularizer=self.bias_regularizer)
+                                        initializer=self.bias_initializer)
         seed = self.seed if self.seed is not None else int(np.random.randint(2**31 - 1))
         windows = ops.wta_windows(input_dim, self.num_hashes, self.window_size, seed).numpy()
         self.windows = self._state("windows", windows.shape, lambda *_, **__: windows)
@@ -248,7 +250,12 @@ class WTADense(keras.layers.Layer):
         self.step.assign_add(1)
 
     def _ensure_index(self):
-        tf.cond(self.index_step < 0, self.rebuild_index, lambda: tf.constant(False))
+        # Training that does not hash leaves the index behind the weights:
+        # build it afresh when they have been trained since.
+        stale = self.index_step < 0
+        if not self.num_candidates:
+            stale = tf.logical_or(stale, self.index_step < self.step)
+        tf.cond(stale, self.rebuild_index, lambda: tf.constant(False))
 
     def _index(self):
         return (tf.convert_to_tensor(self.sorted_buckets), tf.convert_to_tensor(self.sorted_units),
@@ -259,10 +266,15 @@ class WTADense(keras.layers.Layer):
         (C defaults to num_candidates per example, to 128 with
         candidates='shared')."""
         if num_candidates is None:
-            num_candidates = (self.num_candidates if self.candidates == "per_example"
-                              else hash_settings.default_num_candidates(self.units))
+            num_candidates = self._query_size()
         return ops.query_index(self.hash_buckets(inputs), self._index(), num_candidates,
                                max_bucket_size=self.max_bucket_size, check_index=False)
+
+    def _query_size(self):
+        """Candidates per example of `query` and `top_k` by default."""
+        if self.candidates == "per_example":
+            return self.num_candidates
+        return hash_settings.default_num_candidates(self.units)
 
     def training_candidates(self, inputs):
         """The classes a training step would score for inputs, without their
@@ -318,12 +330,31 @@ class WTADense(keras.layers.Layer):
             outputs = outputs + self.bias
         return self.activation(outputs)
 
+    def row_penalty(self, ids):
+        """The regularizers' penalty on the rows `ids` only (lazy
+        regularization): float32 [], 0 without regularizers.
+
+        Args:
+          ids: int32 tensor of unit ids; -1 entries and repeats are ignored.
+        """
+        penalty = tf.constant(0.0)
+        if self.kernel_regularizer is None and self.bias_regularizer is None:
+            return penalty
+        ids, _ = tf.unique(tf.boolean_mask(ids, ids >= 0))
+        if self.kernel_regularizer is not None:
+            penalty += self.kernel_regularizer(tf.gather(self.kernel, ids))
+        if self.bias_regularizer is not None and self.bias is not None:
+            penalty += self.bias_regularizer(tf.gather(self.bias, ids))
+        return penalty
+
     def _sparse_outputs(self, inputs, training):
         if training:
             self._training_step_update()
         else:
             self._ensure_index()
         candidates = self.query(inputs)
+        if training and (self.kernel_regularizer or self.bias_regularizer):
+            self.add_loss(self.row_penalty(tf.reshape(candidates, [-1])))
         values = self.activation(self._candidate_logits(inputs, candidates))
         valid = candidates >= 0
         values = tf.where(valid, values, tf.zeros_like(values))
@@ -345,8 +376,9 @@ class WTADense(keras.layers.Layer):
           (outputs, positions, candidates). Per example: float32 [B, C + U]
           outputs over each row's candidates then the U distinct uniform
           draws (empty or repeated slots at -1e9 before the activation),
-          int32 [B] the column of each label, int32 [B, C + U] the unit ids. Shared: float32 [B, S] outputs over the batch's S
-          classes, int32 [B] the column of each label, int32 [S] the ids.
+          int32 [B] the column of each label, int32 [B, C + U] the unit
+          ids. Shared: float32 [B, S] outputs over the batch's S classes,
+          int32 [B] the column of each label, int32 [S] the ids.
         """
         labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
         checks = [
@@ -378,16 +410,18 @@ class WTADense(keras.layers.Layer):
           inputs: float32 [B, D].
           k: int, 1 <= k.
           num_candidates: int, units scored per input (default: the layer's
-            num_candidates); more candidates, better recall of the exact
-            top k, linearly more work. max(k, num_candidates) are scored.
+            num_candidates per example, 128 with candidates='shared'); more
+            candidates, better recall of the exact top k, linearly more
+            work. max(k, num_candidates) are scored.
         Returns:
           (scores, ids): float32 [B, k] logits (before the activation) and
           int32 [B, k] unit ids, best first; -1 and -inf where a row has
           fewer than k candidates.
         """
         k = _positive_int(k, "k")
-        if num_candidates is not None:
-            num_candidates = max(k, _positive_int(num_candidates, "num_candidates"))
+        if num_candidates is None:
+            num_candidates = self._query_size()
+        num_candidates = max(k, _positive_int(num_candidates, "num_candidates"))
         self._ensure_index()
         candidates = self.query(inputs, num_candidates)
         logits = self._candidate_logits(inputs, candidates, empty_slot=-np.inf)
