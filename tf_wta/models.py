@@ -5,11 +5,10 @@ import tensorflow as tf
 from tf_wta.layers.wta_dense import WTADense
 
 
-def _unscale_for_distribution(loss):
+def _replicas():
     # Keras scales the loss down by the replica count for the gradient; its
     # loss tracker reports the unscaled value, as Model.train_step does.
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return loss * replicas if replicas > 1 else loss
+    return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 @keras.saving.register_keras_serializable(package="tf_wta")
@@ -20,8 +19,8 @@ class WTAModel(keras.Model):
     `model.fit(ds)` on `(inputs, labels)` with integer class labels, as for a
     Dense classifier. In training, the output layer computes only its
     candidate classes (one set shared by the batch, or per example: see
-    `WTADense`), with every true label among them, and the compiled loss (e.g. `SparseCategoricalCrossentropy(from_logits=
-    True)`) and metrics are taken over the candidates, with labels remapped to
+    `WTADense`), with every true label among them, and the compiled loss
+    (e.g. `SparseCategoricalCrossentropy(from_logits=True)`) and metrics are taken over the candidates, with labels remapped to
     their candidate positions. Training metrics are therefore candidate-set
     metrics; `evaluate`, `predict` and `export` use the exact outputs.
 
@@ -53,10 +52,9 @@ class WTAModel(keras.Model):
             loss = self._compute_loss(x=x, y=positions, y_pred=y_pred,
                                       sample_weight=sample_weight, training=True)
             # The output layer's regularizers, on the rows this step computed.
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            loss += layer.row_penalty(tf.reshape(candidates, [-1])) / replicas
+            loss += layer.row_penalty(tf.reshape(candidates, [-1])) / _replicas()
             self._loss_tracker.update_state(
-                _unscale_for_distribution(loss),
+                loss * _replicas(),
                 sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
             if self.optimizer is not None:
                 loss = self.optimizer.scale_loss(loss)

@@ -8,11 +8,11 @@ def shared_candidate_set(labels, sampled):
 
     Args:
       labels: int32 [B], the batch's labels.
-      sampled: int32 [H + m], the classes the batch hashes to (-1 padded)
-        and classes sampled uniformly (`WTADense.shared_candidates`).
+      sampled: int32 [n], hashed classes of the batch's examples (-1
+        padded) and uniformly drawn classes (`WTADense.shared_candidates`).
     Returns:
       (ids, positions): int32 [S] the distinct classes of both, labels
-      first (S <= B + H + m, known at run time), and int32 [B] the position
+      first (S <= B + n, known at run time), and int32 [B] the position
       of each example's label in ids. A class appears once, so no example
       sees its own label as a negative (no accidental hits to mask); the
       other examples' labels are negatives, as in the full softmax.
