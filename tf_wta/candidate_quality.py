@@ -24,6 +24,7 @@ def candidate_quality(inputs, kernel, bias, candidates, ks=(1, 10), chunk_units=
     """
     inputs = tf.convert_to_tensor(inputs, tf.float32)
     kernel = tf.convert_to_tensor(kernel)
+    bias = None if bias is None else tf.convert_to_tensor(bias)
     num_units = int(kernel.shape[0])
     batch = int(inputs.shape[0])
     top = max(ks)
@@ -34,7 +35,7 @@ def candidate_quality(inputs, kernel, bias, candidates, ks=(1, 10), chunk_units=
         last = min(num_units, first + chunk_units)
         logits = tf.matmul(inputs, kernel[first:last], transpose_b=True)
         if bias is not None:
-            logits += tf.convert_to_tensor(bias)[first:last]
+            logits += bias[first:last]
         log_partition = tf.reduce_logsumexp(
             tf.concat([log_partition[:, None], logits], axis=1), axis=1)
         ids = tf.broadcast_to(tf.range(first, last, dtype=tf.int32), tf.shape(logits))
@@ -43,19 +44,24 @@ def candidate_quality(inputs, kernel, bias, candidates, ks=(1, 10), chunk_units=
         best_ids = tf.gather(tf.concat([best_ids, ids], axis=1), columns, batch_dims=1)
 
     candidates = np.asarray(candidates)
-    if candidates.ndim == 1:
-        candidates = np.broadcast_to(candidates, (batch,) + candidates.shape)
-    chosen = [np.unique(row[row >= 0]) for row in candidates]
+    shared = candidates.ndim == 1
+    rows = [candidates] if shared else list(candidates)
+    chosen = [np.unique(row[row >= 0]) for row in rows]
     best_ids = best_ids.numpy()
-    quality = {f"recall@{k}": float(np.mean([np.isin(best_ids[b, :k], chosen[b]).mean()
-                                              for b in range(batch)])) for k in ks}
-    shares = []
-    for b, ids in enumerate(chosen):
-        logits = tf.linalg.matvec(tf.gather(kernel, ids), inputs[b])
+    quality = {f"recall@{k}": float(np.mean([np.isin(best_ids[b, :k], chosen[0 if shared else b])
+                                              .mean() for b in range(batch)])) for k in ks}
+
+    def candidate_log_partition(ids, x):
+        logits = tf.matmul(x, tf.gather(kernel, ids), transpose_b=True)
         if bias is not None:
-            logits += tf.gather(tf.convert_to_tensor(bias), ids)
-        shares.append(float(tf.exp(tf.reduce_logsumexp(logits) - log_partition[b])))
-    quality["partition_share"] = float(np.mean(shares))
+            logits += tf.gather(bias, ids)
+        return tf.reduce_logsumexp(logits, axis=1)
+
+    # A shared set is scored for the whole batch at once.
+    covered = (candidate_log_partition(chosen[0], inputs) if shared else
+               tf.concat([candidate_log_partition(ids, inputs[b:b + 1])
+                          for b, ids in enumerate(chosen)], axis=0))
+    quality["partition_share"] = float(tf.reduce_mean(tf.exp(covered - log_partition)))
     return quality
 
 
@@ -65,8 +71,8 @@ class CandidateQuality(keras.callbacks.Callback):
     On a fixed held-out batch (model inputs), every `every_n_steps` steps
     and at the end of each epoch, it measures the candidates the output
     layer would score for that batch, without its labels
-    (`WTADense.training_candidates`: hashed classes and uniform draws), against the
-    exact logits: see `candidate_quality`. The epoch's values go into the
+    (`WTADense.training_candidates`: hashed classes and uniform draws),
+    against the exact logits: see `candidate_quality`. The epoch's values go into the
     logs (and so into the History) as "candidate_recall@k" and
     "candidate_partition_share"; every measurement is also kept in
     `self.measurements` as (step, dict).

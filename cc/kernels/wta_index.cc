@@ -137,6 +137,19 @@ std::pair<int64_t, int64_t> GuidedEqualRange(const int32_t* keys, int64_t n,
   return {first, last};
 }
 
+// The entries of `key` in table t of the index, cut to the first
+// max_bucket_size when that is >= 0 (what one bucket contributes to a query).
+std::pair<int64_t, int64_t> CappedBucketRange(
+    TTypes<int32_t>::ConstMatrix sorted_buckets, int64_t t, int32_t key,
+    int32_t num_buckets, int64_t max_bucket_size) {
+  auto range = GuidedEqualRange(&sorted_buckets(t, 0),
+                                sorted_buckets.dimension(1), key, num_buckets);
+  if (max_bucket_size >= 0) {
+    range.second = std::min(range.second, range.first + max_bucket_size);
+  }
+  return range;
+}
+
 // Scratch of one CPU worker for the query.
 struct QueryScratch {
   explicit QueryScratch(int64_t num_units) : counts(num_units, 0) {}
@@ -272,12 +285,9 @@ void WtaQueryIndex<CPUDevice>::operator()(
           }
           s->ranges.resize(num_tables);
           for (int64_t t = 0; t < num_tables; ++t) {
-            auto range = GuidedEqualRange(&sorted_buckets(t, 0), num_units,
-                                          query_buckets(b, t), num_buckets);
-            if (max_bucket_size >= 0) {
-              range.second =
-                  std::min(range.second, range.first + max_bucket_size);
-            }
+            const auto range =
+                CappedBucketRange(sorted_buckets, t, query_buckets(b, t),
+                                  num_buckets, max_bucket_size);
             if (range.first < range.second) {
               __builtin_prefetch(&sorted_units(t, range.first));
             }
@@ -327,12 +337,8 @@ void WtaQueryIndexPooled<CPUDevice>::operator()(
           for (int64_t b = 0; b < batch;) {
             int64_t next = b + 1;
             while (next < batch && keys[next] == keys[b]) ++next;
-            auto range = GuidedEqualRange(&sorted_buckets(t, 0), num_units,
-                                          keys[b], num_buckets);
-            if (max_bucket_size >= 0) {
-              range.second =
-                  std::min(range.second, range.first + max_bucket_size);
-            }
+            const auto range = CappedBucketRange(
+                sorted_buckets, t, keys[b], num_buckets, max_bucket_size);
             if (range.first < range.second) {
               hits[t].push_back({range.first, range.second,
                                  static_cast<int32_t>(next - b)});
