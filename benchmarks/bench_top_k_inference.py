@@ -37,7 +37,7 @@ def worker(args):
     # copy-on-read mode (every later read copies all of it).
     layer.kernel.assign(tf.concat([task.prototypes(start, min(start + 100_000, args.units))
                                    for start in range(0, args.units, 100_000)], axis=0))
-    layer.rebuild_index()
+    layer.index.rebuild(layer.kernel)
     rows = []
     for noise in args.query_noise:
         x = tf.constant(task.sample(args.batch, noise=noise, nuisance=0.0)[0])

@@ -10,7 +10,7 @@ import tf_wta
 def test_invalid_settings_say_what_to_change():
     with pytest.raises(ValueError, match="num_candidates=20 must be <= units=10"):
         tf_wta.WTADense(10, num_candidates=20)
-    with pytest.raises(ValueError, match="window_size must be an int >= 2"):
+    with pytest.raises(ValueError, match="window_size must be >= 2"):
         tf_wta.WTADense(10, window_size=1)
     with pytest.raises(ValueError, match="mode must be one of"):
         tf_wta.WTADense(10, mode="sparse")
@@ -18,7 +18,7 @@ def test_invalid_settings_say_what_to_change():
         tf_wta.WTADense(10, window_size=16, codes_per_table=8)
     with pytest.raises(ValueError, match="rebuild_growth must be a number >= 1.0"):
         tf_wta.WTADense(10, rebuild_growth=0.5)
-    with pytest.raises(ValueError, match="units must be an int >= 1"):
+    with pytest.raises(ValueError, match="units must be >= 1"):
         tf_wta.WTADense(0)
     with pytest.raises(ValueError, match="candidates must be one of"):
         tf_wta.WTADense(10, candidates="pooled")
@@ -26,7 +26,7 @@ def test_invalid_settings_say_what_to_change():
         tf_wta.WTADense(10, mode="hidden", candidates="shared")
     with pytest.raises(ValueError, match="num_uniform is a setting of mode='output'"):
         tf_wta.WTADense(10, mode="hidden", num_uniform=5)
-    with pytest.raises(ValueError, match="num_uniform must be an int >= 0"):
+    with pytest.raises(ValueError, match="num_uniform must be >= 0"):
         tf_wta.WTADense(10, num_uniform=-1)
     layer = tf_wta.WTADense(10, window_size=8)
     with pytest.raises(ValueError, match=r"window_size=8 must be <= the input features \(4\)"):
@@ -38,7 +38,7 @@ def test_defaults_work_across_sizes(units):
     layer = tf_wta.WTADense(units)
     assert layer.num_candidates == 0  # shared: labels + uniform draws
     assert 1 <= tf_wta.WTADense(units, candidates="per_example").num_candidates <= units
-    assert 4 <= units / layer.num_buckets <= 64 or layer.codes_per_table == 1
+    assert 4 <= units / layer.index.num_buckets <= 64 or layer.index.codes_per_table == 1
 
 
 def test_config_round_trip():
@@ -57,7 +57,7 @@ def test_shared_mode_defaults():
     assert (layer.candidates, layer.num_candidates, layer.num_uniform) == ("shared", 0, 2048)
     small = tf_wta.WTADense(5, num_candidates=5)
     assert (small.num_candidates, small.num_uniform) == (5, 5)
-    with pytest.raises(ValueError, match="num_candidates must be an int >= 1"):
+    with pytest.raises(ValueError, match="num_candidates must be >= 1"):
         tf_wta.WTADense(100, candidates="per_example", num_candidates=0)
     per_example = tf_wta.WTADense(100_000, candidates="per_example")
     assert (per_example.num_candidates, per_example.num_uniform) == (128, 0)
@@ -76,7 +76,7 @@ def test_keras_seeding_makes_unseeded_windows_repeatable():
         keras.utils.set_random_seed(7)
         layer = tf_wta.WTADense(100)
         layer.build((None, 32))
-        windows.append(layer.windows.numpy())
+        windows.append(layer.index.windows.numpy())
     np.testing.assert_array_equal(windows[0], windows[1])
 
 
@@ -136,23 +136,23 @@ def test_fixed_and_growing_rebuild_schedules():
         x = tf.random.normal([4, 16])
         rebuilds = []
         for _ in range(12):
-            before = int(layer.index_step.numpy()) if layer.built else -1
+            before = int(layer.index.built_at.numpy()) if layer.built else -1
             layer(x, training=True)
-            if int(layer.index_step.numpy()) != before:
-                rebuilds.append(int(layer.index_step.numpy()))
+            if int(layer.index.built_at.numpy()) != before:
+                rebuilds.append(int(layer.index.built_at.numpy()))
         assert rebuilds == expected_rebuilds
-        assert int(layer.step.numpy()) == 12
+        assert int(layer.index.steps.numpy()) == 12
 
 
 def test_rebuilt_index_matches_build_index_of_the_kernel():
     layer = tf_wta.WTADense(100, num_candidates=10, num_tables=8, codes_per_table=2,
                             window_size=4, seed=0)
     layer.build((None, 24))
-    layer.rebuild_index()
+    layer.index.rebuild(layer.kernel)
     sorted_buckets, sorted_units, _ = tf_wta.build_index(
-        layer.hash_buckets(layer.kernel), layer.num_buckets)
-    np.testing.assert_array_equal(layer.sorted_buckets.numpy(), sorted_buckets.numpy())
-    np.testing.assert_array_equal(layer.sorted_units.numpy(), sorted_units.numpy())
+        layer.index.hash_buckets(layer.kernel), layer.index.num_buckets)
+    np.testing.assert_array_equal(layer.index.sorted_buckets.numpy(), sorted_buckets.numpy())
+    np.testing.assert_array_equal(layer.index.sorted_units.numpy(), sorted_units.numpy())
 
 
 def test_top_k_recalls_the_exact_best_unit():

@@ -28,9 +28,9 @@ def sparse_task(num_classes, dim, num_examples, support=12, seed=0, sample_seed=
 
 
 def test_default_hash_type_is_wta():
-    assert tf_wta.WTADense(10).hash_type == "wta"
-    assert tf_wta.WTADense(10, mode="hidden").hash_type == "wta"
-    assert tf_wta.WTADense(10, mode="hidden", hash_type="dwta").hash_type == "dwta"
+    assert tf_wta.WTADense(10).index.hash_type == "wta"
+    assert tf_wta.WTADense(10, mode="hidden").index.hash_type == "wta"
+    assert tf_wta.WTADense(10, mode="hidden", hash_type="dwta").index.hash_type == "dwta"
     with pytest.raises(ValueError, match="hash_type must be one of"):
         tf_wta.WTADense(10, hash_type="simhash")
 
@@ -47,7 +47,7 @@ def test_config_round_trip(mode, hash_type):
 def test_config_saved_before_hash_type_loads_as_wta():
     config = tf_wta.WTADense(40, mode="hidden", hash_type="dwta", seed=0).get_config()
     del config["hash_type"]
-    assert tf_wta.WTADense.from_config(config).hash_type == "wta"
+    assert tf_wta.WTADense.from_config(config).index.hash_type == "wta"
 
 
 def test_dwta_layer_hashes_inputs_and_kernel_rows_densified():
@@ -55,17 +55,17 @@ def test_dwta_layer_hashes_inputs_and_kernel_rows_densified():
                             num_tables=8, codes_per_table=2, window_size=4, seed=0,
                             hash_type="dwta")
     layer.build((None, 64))
-    layer.rebuild_index()
-    kernel_codes = tf_wta.densified_wta_hash(layer.kernel, layer.windows)
+    layer.index.rebuild(layer.kernel)
+    kernel_codes = tf_wta.densified_wta_hash(layer.kernel, layer.index.windows)
     sorted_buckets, sorted_units, _ = tf_wta.build_index(
-        tf_wta.wta_buckets(kernel_codes, 4, 2), layer.num_buckets)
-    np.testing.assert_array_equal(layer.sorted_buckets.numpy(), sorted_buckets.numpy())
-    np.testing.assert_array_equal(layer.sorted_units.numpy(), sorted_units.numpy())
+        tf_wta.wta_buckets(kernel_codes, 4, 2), layer.index.num_buckets)
+    np.testing.assert_array_equal(layer.index.sorted_buckets.numpy(), sorted_buckets.numpy())
+    np.testing.assert_array_equal(layer.index.sorted_units.numpy(), sorted_units.numpy())
     x, _ = sparse_task(5, 64, 16)
-    expected = tf_wta.wta_buckets(tf_wta.densified_wta_hash(x, layer.windows), 4, 2)
-    np.testing.assert_array_equal(layer.hash_buckets(x).numpy(), expected.numpy())
+    expected = tf_wta.wta_buckets(tf_wta.densified_wta_hash(x, layer.index.windows), 4, 2)
+    np.testing.assert_array_equal(layer.index.hash_buckets(x).numpy(), expected.numpy())
     assert not np.array_equal(
-        expected.numpy(), tf_wta.wta_buckets(tf_wta.wta_hash(x, layer.windows), 4, 2).numpy())
+        expected.numpy(), tf_wta.wta_buckets(tf_wta.wta_hash(x, layer.index.windows), 4, 2).numpy())
 
 
 def test_keras_file_keeps_hash_type(tmp_path):
@@ -80,7 +80,7 @@ def test_keras_file_keeps_hash_type(tmp_path):
     model.fit(x, y, epochs=1, verbose=0)
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
-    assert [layer.hash_type for layer in loaded.layers[:2]] == ["dwta", "wta"]
+    assert [layer.index.hash_type for layer in loaded.layers[:2]] == ["dwta", "wta"]
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 

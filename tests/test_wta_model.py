@@ -99,12 +99,78 @@ def test_labels_out_of_range_are_a_clear_error():
         model.fit(x, np.array([1, 2, 50, 3], np.int32), verbose=0)
 
 
-def test_wta_model_needs_a_wta_output():
+def test_wta_model_without_a_wta_output_trains_like_keras_model():
+    x, y = prototype_data(4, 8, 64, seed=3)
+
+    def trained(model_class):
+        keras.utils.set_random_seed(5)
+        inputs = keras.Input((8,))
+        model = model_class(inputs, keras.layers.Dense(4)(inputs))
+        model.compile(keras.optimizers.SGD(0.1),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        history = model.fit(dataset(x, y, 16), epochs=2, verbose=0).history
+        return history, model.get_weights()
+
+    ours, ours_weights = trained(tf_wta.WTAModel)
+    keras_history, keras_weights = trained(keras.Model)
+    assert ours.keys() == keras_history.keys()
+    np.testing.assert_allclose(ours["loss"], keras_history["loss"], rtol=1e-5)
+    for mine, theirs in zip(ours_weights, keras_weights):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_output_layer_outside_a_wta_model_says_what_to_use():
     inputs = keras.Input((8,))
-    model = tf_wta.WTAModel(inputs, keras.layers.Dense(4)(inputs))
-    model.compile("sgd", "sparse_categorical_crossentropy")
-    with pytest.raises(ValueError, match="single output must be a WTADense"):
+    model = keras.Model(inputs, tf_wta.WTADense(50, seed=0)(inputs))
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(ValueError, match="tf_wta.WTAModel"):
         model.fit(np.zeros((4, 8), np.float32), np.zeros(4, np.int32), verbose=0)
+
+
+@pytest.mark.parametrize("candidates", ["shared", "per_example"])
+def test_wta_sequential_trains_like_wta_model(candidates):
+    x, y = prototype_data(300, 16, 512, seed=9)
+    kwargs = dict(candidates=candidates, num_candidates=8, num_uniform=32, seed=0)
+
+    def trained(build):
+        keras.utils.set_random_seed(3)
+        model = compile_for_classes(build(), tf_wta.LazyAdam(0.02))
+        history = model.fit(dataset(x, y), epochs=2, verbose=0).history
+        return history["loss"], model.layers[-1].kernel.numpy()
+
+    def functional():
+        inputs = keras.Input((16,))
+        hidden = keras.layers.Dense(16)(inputs)
+        return tf_wta.WTAModel(inputs, tf_wta.WTADense(300, **kwargs)(hidden))
+
+    def sequential():
+        return tf_wta.WTASequential([keras.Input((16,)), keras.layers.Dense(16),
+                                     tf_wta.WTADense(300, **kwargs)])
+
+    functional_loss, functional_kernel = trained(functional)
+    sequential_loss, sequential_kernel = trained(sequential)
+    assert sequential_loss[-1] < sequential_loss[0]
+    np.testing.assert_allclose(sequential_loss, functional_loss, rtol=1e-4)
+    np.testing.assert_allclose(sequential_kernel, functional_kernel, rtol=1e-4, atol=1e-6)
+
+
+def test_rebuild_schedule_counts_optimizer_steps_not_calls():
+    # One hidden WTADense called twice per step (two inputs): its index
+    # must rebuild every 3 optimizer steps, not every 3 calls.
+    x, y = prototype_data(10, 16, 7 * 8, seed=4)
+    shared = tf_wta.WTADense(64, activation="relu", mode="hidden", num_candidates=8,
+                             rebuild_every=3, seed=0)
+    inputs = keras.Input((16,))
+    both = keras.layers.Concatenate()([shared(inputs), shared(-inputs)])
+    model = tf_wta.WTAModel(inputs, keras.layers.Dense(10)(both))
+    model.compile(tf_wta.LazyAdam(0.01),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(dataset(x, y, 8), epochs=1, verbose=0)  # 7 steps: rebuilds at 0, 3, 6
+    assert int(model.optimizer.iterations) == 7
+    assert int(shared.index.steps) == 7
+    assert int(shared.index.built_at) == 6
+    assert int(shared.index.next_rebuild) == 9
 
 
 def test_lazy_adam_updates_only_selected_rows():
@@ -173,6 +239,6 @@ def test_top_k_rebuilds_an_index_that_training_without_hashing_left_behind():
     features = keras.Model(model.input, layer.input)
     layer.top_k(features(x[:4]), 1)  # builds the index from the initial kernel
     model.fit(dataset(x, y), epochs=2, verbose=0)
-    assert int(layer.index_step) < int(layer.step)
+    assert int(layer.index.built_at) < int(layer.index.steps)
     layer.top_k(features(x[:4]), 1)
-    assert int(layer.index_step) == int(layer.step)
+    assert int(layer.index.built_at) == int(layer.index.steps)

@@ -22,13 +22,13 @@ def test_keras_file_reloads_in_a_fresh_process(tmp_path):
     np.save(tmp_path / "x.npy", x[:32])
     np.save(tmp_path / "expected.npy", model.predict(x[:32], verbose=0))
     layer = model.layers[-1]
-    np.save(tmp_path / "index.npy", layer.sorted_units.numpy())
+    np.save(tmp_path / "index.npy", layer.index.sorted_units.numpy())
     run_python(
         "import keras, numpy as np, tf_wta\n"
         "model = keras.saving.load_model('model.keras')\n"
         "assert type(model).__name__ == 'WTAModel', type(model)\n"
         "layer = model.layers[-1]\n"
-        "np.testing.assert_array_equal(layer.sorted_units.numpy(), np.load('index.npy'))\n"
+        "np.testing.assert_array_equal(layer.index.sorted_units.numpy(), np.load('index.npy'))\n"
         "out = model.predict(np.load('x.npy'), verbose=0)\n"
         "np.testing.assert_array_equal(out, np.load('expected.npy'))\n"
         "x = np.load('x.npy'); y = np.argmax(out, axis=1)\n"
@@ -88,6 +88,6 @@ def test_trains_under_mirrored_strategy_on_two_cpus(tmp_path, optimizer):
         "history = model.fit(dataset(x, y), epochs=3, verbose=0)\n"
         "assert history.history['loss'][-1] < history.history['loss'][0], history.history\n"
         "layer = model.layers[-1]\n"
-        "assert int(layer.step.numpy()) == 3 * 16, layer.step.numpy()\n"
+        "assert int(layer.index.steps.numpy()) == 3 * 16, layer.index.steps.numpy()\n"
         "print('ok')\n" % (str(__import__('pathlib').Path(__file__).parent), optimizer),
         cwd=tmp_path)

@@ -2,8 +2,8 @@
 from tf_wta._ops import load_ops
 from tf_wta.candidate_quality import CandidateQuality, candidate_quality
 from tf_wta.candidates import candidates_with_labels
-from tf_wta.layers import WTADense
-from tf_wta.models import WTAModel
+from tf_wta.layers import HashIndex, WTADense
+from tf_wta.models import WTAModel, WTASequential
 from tf_wta.ops import (Index, build_index, densified_wta_hash, hashed_matmul, num_buckets,
                         query_index, query_index_pooled, wta_buckets, wta_hash, wta_windows)
 from tf_wta.optimizers import LazyAdam, SparseSGD
@@ -11,7 +11,7 @@ from tf_wta.sparse_apply import sparse_apply_adam, sparse_apply_sgd
 
 load_ops()
 
-__all__ = ["CandidateQuality", "Index", "LazyAdam", "SparseSGD", "WTADense", "WTAModel",
+__all__ = ["CandidateQuality", "HashIndex", "Index", "LazyAdam", "SparseSGD", "WTADense", "WTAModel", "WTASequential",
            "build_index", "candidate_quality", "candidates_with_labels", "densified_wta_hash",
            "hashed_matmul", "load_ops", "num_buckets", "query_index", "query_index_pooled",
            "sparse_apply_adam", "sparse_apply_sgd", "wta_buckets", "wta_hash", "wta_windows"]

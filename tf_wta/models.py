@@ -1,28 +1,66 @@
-"""WTAModel: a functional keras.Model whose WTADense output trains on candidates."""
+"""Keras models whose training step tells their WTADense layers the step and
+the labels: `WTAModel` (functional) and `WTASequential`."""
 import keras
 import tensorflow as tf
 
-from tf_wta.layers.wta_dense import WTADense
+from tf_wta.layers.training_step import TrainingStep, training_step
 
 
 def _replicas():
-    # Keras scales the loss down by the replica count for the gradient; its
-    # loss tracker reports the unscaled value, as Model.train_step does.
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
+class CandidateTrainStep:
+    """The training step of `WTAModel` and `WTASequential`, with Keras'
+    public hooks only (`compute_loss`, `metrics`, `compute_metrics`).
+
+    It opens a `TrainingStep` with the optimizer's iteration count and the
+    labels around the forward pass: the hash index of every WTADense counts
+    optimizer steps (not calls), and a `WTADense(mode="output")`, which
+    must be the model's output, computes its candidate classes only and
+    says where each label went, so the compiled loss and metrics are taken
+    over the candidates. Without such an output layer the step is Keras'
+    own.
+    """
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        step = TrainingStep(self.optimizer.iterations, labels=y)
+        with training_step(step), tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            if step.output_layer is not None:
+                y = step.label_positions
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                     training=True)
+            # Keras divides the loss by the replica count for the gradient
+            # sum; the tracked loss is the unscaled one, as in Model.train_step.
+            self._loss_metric().update_state(
+                loss * _replicas(), sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
+            loss = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def _loss_metric(self):
+        return next(metric for metric in self.metrics if metric.name == "loss")
+
+
 @keras.saving.register_keras_serializable(package="tf_wta")
-class WTAModel(keras.Model):
-    """A functional Keras model whose output is a `WTADense(mode="output")`.
+class WTAModel(CandidateTrainStep, keras.Model):
+    """A functional Keras model that trains `WTADense` layers.
 
     Build it exactly like `keras.Model(inputs, outputs)` and train it with
-    `model.fit(ds)` on `(inputs, labels)` with integer class labels, as for a
-    Dense classifier. In training, the output layer computes only its
-    candidate classes (one set shared by the batch, or per example: see
-    `WTADense`), with every true label among them, and the compiled loss
-    (e.g. `SparseCategoricalCrossentropy(from_logits=True)`) and metrics are taken over the candidates, with labels remapped to
-    their candidate positions. Training metrics are therefore candidate-set
-    metrics; `evaluate`, `predict` and `export` use the exact outputs.
+    `model.fit(ds)`. With a `WTADense(mode="output")` as its output, train
+    on `(inputs, labels)` with integer class labels as for a Dense
+    classifier: in training the output layer computes only its candidate
+    classes (one set shared by the batch, or per example: see `WTADense`)
+    with every true label among them, and the compiled loss (e.g.
+    `SparseCategoricalCrossentropy(from_logits=True)`) and metrics are
+    taken over the candidates, with labels remapped to their candidate
+    positions. Training metrics are therefore candidate-set metrics;
+    `evaluate`, `predict` and `export` use the exact outputs. Hidden
+    WTADense layers anywhere in it count optimizer steps for their rebuild
+    schedules.
 
     Compile it with `tf_wta.SparseSGD` or `tf_wta.LazyAdam`: they update only
     the selected kernel rows, in place. Keras' Adam updates the whole kernel,
@@ -30,34 +68,9 @@ class WTAModel(keras.Model):
     of the kernel (one per step) copy all of it.
     """
 
-    def _wta_parts(self):
-        """(sub-model from the inputs to the WTADense input, the WTADense)."""
-        if getattr(self, "_wta_parts_cache", None) is None:
-            layer = self.layers[-1] if self.layers else None
-            if (not isinstance(layer, WTADense) or layer.mode != "output"
-                    or len(self.outputs) != 1 or self.outputs[0] is not layer.output):
-                raise ValueError(
-                    "WTAModel's single output must be a WTADense(mode='output') layer, got "
-                    f"outputs {self.outputs}; use keras.Model for other models")
-            features = keras.Model(self.input, layer.input, name=f"{self.name}_features")
-            self._wta_parts_cache = (features, layer)
-        return self._wta_parts_cache
 
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        features_model, layer = self._wta_parts()
-        with tf.GradientTape() as tape:
-            features = features_model(x, training=True)
-            y_pred, positions, candidates = layer.training_outputs(features, y)
-            loss = self._compute_loss(x=x, y=positions, y_pred=y_pred,
-                                      sample_weight=sample_weight, training=True)
-            # The output layer's regularizers, on the rows this step computed.
-            loss += layer.row_penalty(tf.reshape(candidates, [-1])) / _replicas()
-            self._loss_tracker.update_state(
-                loss * _replicas(),
-                sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
-            if self.optimizer is not None:
-                loss = self.optimizer.scale_loss(loss)
-        gradients = tape.gradient(loss, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        return self.compute_metrics(x, positions, y_pred, sample_weight=sample_weight)
+@keras.saving.register_keras_serializable(package="tf_wta")
+class WTASequential(CandidateTrainStep, keras.Sequential):
+    """`keras.Sequential` with `WTAModel`'s training step: a stack of layers
+    ending in a `WTADense(mode="output")` trains on candidates, as in
+    `WTAModel`."""

@@ -10,6 +10,7 @@ import collections
 import numpy as np
 import tensorflow as tf
 
+from tf_wta._arguments import positive_int as _positive_int
 from tf_wta._ops import load_ops
 
 _HASHABLE_DTYPES = (tf.float32, tf.float16, tf.bfloat16)
@@ -25,14 +26,6 @@ Plain int32 tensors, so a layer can keep them in non-trainable variables:
     bucket).
   num_buckets: [], the number of distinct bucket keys.
 """
-
-
-def _positive_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _matrix(value, name, dtypes):

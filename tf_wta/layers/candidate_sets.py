@@ -2,6 +2,26 @@
 candidates: the batch-shared set, and uniform negatives added per example."""
 import tensorflow as tf
 
+# Logit of an empty candidate slot: far below any real logit, yet finite so
+# that softmax and cross-entropy stay NaN-free.
+EMPTY_SLOT_LOGIT = -1e9
+
+
+def scatter_rows(values, candidates, units):
+    """Each row's candidate values placed in a dense row, zeros elsewhere.
+
+    Args:
+      values: float [B, C]; candidates: int32 [B, C] unit ids, -1 padded
+        (those values are dropped); units: int N.
+    Returns:
+      float [B, N].
+    """
+    values = tf.where(candidates >= 0, values, tf.zeros_like(values))
+    batch = tf.shape(candidates)[0]
+    rows = tf.broadcast_to(tf.range(batch)[:, None], tf.shape(candidates))
+    positions = tf.stack([rows, tf.maximum(candidates, 0)], axis=-1)
+    return tf.scatter_nd(positions, values, tf.stack([batch, units]))
+
 
 def shared_candidate_set(labels, sampled):
     """One set of classes scored for every example of a batch.

@@ -1,0 +1,191 @@
+"""HashIndex: the WTA bucket tables of a matrix's rows and their rebuild schedule."""
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_wta import ops
+from tf_wta._arguments import positive_int
+from tf_wta.layers import hash_settings
+from tf_wta.layers.training_step import current_training_step
+
+HASH_TYPES = ("wta", "dwta")
+
+
+def _replica_local(initializer, shape, dtype, name):
+    # Index state is assigned inside tf.cond in the training step. Under a
+    # tf.distribute strategy each replica keeps its own copy (on-read sync:
+    # no cross-replica sync inside control flow); every replica computes the
+    # same values from the mirrored weights, and reads from outside the
+    # replicas (saving) take the first replica's copy.
+    return keras.Variable(keras.initializers.get(initializer), shape=shape, dtype=dtype,
+                          trainable=False, aggregation="only_first_replica",
+                          synchronization="on_read", name=name)
+
+
+@keras.saving.register_keras_serializable(package="tf_wta")
+class HashIndex(keras.layers.Layer):
+    """Bucket tables of the rows of an `[N, D]` matrix (a layer's kernel),
+    kept in variables and rebuilt in the graph on a schedule of training steps.
+
+    Each row is hashed (`wta_hash` or `densified_wta_hash`, then
+    `wta_buckets`) into `num_tables` tables; `query` returns, per query
+    vector, the rows that collide with it in the most tables. The schedule
+    counts training steps: the optimizer's iterations inside
+    `tf_wta.WTAModel`'s training step (a layer called twice in one step
+    counts once), each `count_training_step` call elsewhere.
+
+    Args:
+      num_tables: int L >= 1, hash tables.
+      codes_per_table: int m >= 1, WTA codes packed per bucket key (None:
+        about 16 rows per bucket for the matrix it is built for).
+      window_size: int K >= 2, entries compared by one WTA code.
+      hash_type: "wta" (`wta_hash`) or "dwta" (`densified_wta_hash`: windows
+        that see only zeros borrow the code of a non-empty window instead of
+        all hashing to code 0); rows and queries are hashed alike, and on
+        inputs with no zero the two agree. "dwta" measured worse for hidden
+        layers (README, Examples): a borrowed code is compared with a dense
+        row's own code of that window, which is unrelated to the input.
+      max_bucket_size: int cap on the rows a bucket contributes to a query,
+        or None (exact).
+      rebuild_every: int, training steps between rebuilds (the first period).
+      rebuild_growth: float >= 1, each period this factor longer than the last.
+      seed: int seed of the hash windows (None: drawn from numpy's global
+        generator, which `keras.utils.set_random_seed` seeds).
+    """
+
+    def __init__(self, num_tables=50, codes_per_table=None, window_size=8, hash_type="wta",
+                 max_bucket_size=None, rebuild_every=50, rebuild_growth=1.0, seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_tables = positive_int(num_tables, "num_tables")
+        self.window_size = positive_int(window_size, "window_size", minimum=2)
+        self.codes_per_table = (None if codes_per_table is None
+                                else positive_int(codes_per_table, "codes_per_table"))
+        if hash_type not in HASH_TYPES:
+            raise ValueError(f"hash_type must be one of {HASH_TYPES}, got {hash_type!r}")
+        self.hash_type = hash_type
+        self.max_bucket_size = (None if max_bucket_size is None
+                                else positive_int(max_bucket_size, "max_bucket_size"))
+        self.rebuild_every = positive_int(rebuild_every, "rebuild_every")
+        if (isinstance(rebuild_growth, bool) or not isinstance(rebuild_growth, (int, float))
+                or rebuild_growth < 1.0):
+            raise ValueError(f"rebuild_growth must be a number >= 1.0, got {rebuild_growth!r}")
+        self.rebuild_growth = float(rebuild_growth)
+        self.seed = seed
+
+    def resolve_codes_per_table(self, num_rows):
+        """Fixes codes_per_table for a matrix of num_rows rows (the default
+        aims at about 16 rows per bucket) and returns it."""
+        if self.codes_per_table is None:
+            self.codes_per_table = hash_settings.default_codes_per_table(num_rows,
+                                                                         self.window_size)
+        return self.codes_per_table
+
+    @property
+    def num_buckets(self):
+        """Distinct bucket keys, window_size ** codes_per_table."""
+        return ops.num_buckets(self.window_size, self.codes_per_table)
+
+    @property
+    def num_hashes(self):
+        """WTA codes per vector, num_tables * codes_per_table."""
+        return self.num_tables * self.codes_per_table
+
+    def build(self, matrix_shape):
+        """Creates the variables for a matrix of shape (N, D)."""
+        num_rows, dim = (int(size) for size in matrix_shape)
+        self.resolve_codes_per_table(num_rows)
+        if self.window_size > dim:
+            raise ValueError(f"window_size={self.window_size} must be <= the input features "
+                             f"({dim})")
+        seed = self.seed if self.seed is not None else int(np.random.randint(2**31 - 1))
+        windows = ops.wta_windows(dim, self.num_hashes, self.window_size, seed).numpy()
+        self.windows = _replica_local(lambda *_, **__: windows, windows.shape, "int32",
+                                      "windows")
+        table_shape = (self.num_tables, num_rows)
+        self.sorted_buckets = _replica_local("zeros", table_shape, "int32", "sorted_buckets")
+        self.sorted_units = _replica_local("zeros", table_shape, "int32", "sorted_units")
+        # Training steps counted so far, and the count when the tables were built
+        # (-1: never).
+        self.steps = _replica_local("zeros", (), "int64", "steps")
+        self.built_at = _replica_local(keras.initializers.Constant(-1), (), "int64", "built_at")
+        self.next_rebuild = _replica_local("zeros", (), "int64", "next_rebuild")
+        self.rebuild_period = _replica_local(
+            keras.initializers.Constant(float(self.rebuild_every)), (), "float32",
+            "rebuild_period")
+
+    def hash_buckets(self, vectors):
+        """Bucket keys of vectors in every table: float [n, D] -> int32 [n, L]."""
+        hash_codes = ops.densified_wta_hash if self.hash_type == "dwta" else ops.wta_hash
+        codes = hash_codes(tf.convert_to_tensor(vectors), self.windows)
+        return ops.wta_buckets(codes, self.window_size, self.codes_per_table)
+
+    def rebuild(self, rows, step=None):
+        """Rehashes every row into the tables now (in the graph when traced).
+
+        Args:
+          rows: float [N, D], the matrix the index serves.
+          step: int64 scalar, the training step it is built at (default:
+            the steps counted so far).
+        Returns:
+          A scalar bool tensor, True, once the tables are assigned.
+        """
+        sorted_buckets, sorted_units, _ = ops.build_index(self.hash_buckets(rows),
+                                                          self.num_buckets)
+        self.sorted_buckets.assign(sorted_buckets)
+        self.sorted_units.assign(sorted_units)
+        self.built_at.assign(self.steps if step is None else step)
+        return tf.constant(True)
+
+    def count_training_step(self, rows, rebuild=True):
+        """Counts one training step of rows, first rebuilding the tables when
+        the schedule says so (and `rebuild`: training that does not query
+        the index lets it go stale instead, see `ensure_current`)."""
+        context = current_training_step()
+        step = self.steps if context is None else tf.cast(context.step, tf.int64)
+        step = tf.convert_to_tensor(step)
+        if rebuild:
+            due = tf.logical_or(self.built_at < 0, step >= self.next_rebuild)
+            tf.cond(due, lambda: self._rebuild_on_schedule(rows, step),
+                    lambda: tf.constant(False))
+        self.steps.assign(step + 1)
+
+    def _rebuild_on_schedule(self, rows, step):
+        self.rebuild(rows, step)
+        period = tf.convert_to_tensor(self.rebuild_period)
+        self.next_rebuild.assign(step + tf.cast(tf.round(period), tf.int64))
+        self.rebuild_period.assign(period * self.rebuild_growth)
+        return tf.constant(True)
+
+    def ensure_current(self, rows, rebuilt_in_training=True):
+        """Builds the tables if they never were, or (when training does not
+        rebuild them) if rows have been trained since they were built."""
+        stale = self.built_at < 0
+        if not rebuilt_in_training:
+            stale = tf.logical_or(stale, self.built_at < self.steps)
+        tf.cond(stale, lambda: self.rebuild(rows), lambda: tf.constant(False))
+
+    def query(self, vectors, num_candidates):
+        """The rows that collide most with each vector.
+
+        Args:
+          vectors: float [B, D].
+          num_candidates: int C >= 1.
+        Returns:
+          int32 [B, C] row ids, most collisions first, -1 padded.
+        """
+        index = (tf.convert_to_tensor(self.sorted_buckets),
+                 tf.convert_to_tensor(self.sorted_units),
+                 tf.constant(self.num_buckets, tf.int32))
+        return ops.query_index(self.hash_buckets(vectors), index, num_candidates,
+                               max_bucket_size=self.max_bucket_size, check_index=False)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "num_tables": self.num_tables, "codes_per_table": self.codes_per_table,
+            "window_size": self.window_size, "hash_type": self.hash_type,
+            "max_bucket_size": self.max_bucket_size, "rebuild_every": self.rebuild_every,
+            "rebuild_growth": self.rebuild_growth, "seed": self.seed,
+        })
+        return config

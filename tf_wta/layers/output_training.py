@@ -1,0 +1,87 @@
+"""The training forward pass of an output-mode WTADense: which classes a
+step scores, and their outputs."""
+import keras
+import tensorflow as tf
+
+from tf_wta.candidates import candidates_with_labels
+from tf_wta.layers.candidate_sets import (EMPTY_SLOT_LOGIT, shared_candidate_set, shared_logits,
+                                          uniform_logits_per_example)
+
+
+class OutputTraining:
+    """Mixed into `WTADense`: the candidate sets of mode="output" in training
+    (its `call` inside `WTAModel`'s training step, and `CandidateQuality`)."""
+
+    def training_candidates(self, inputs):
+        """The classes a training step would score for inputs, without their
+        labels (what `CandidateQuality` measures): int32 [H + m] with
+        candidates="shared" (see `shared_candidates`), else int32 [B, C + m],
+        each row's hashed candidates then the uniform draws."""
+        if self.candidates == "shared":
+            return self.shared_candidates(inputs)
+        candidates = self.query(inputs)
+        if not self.num_uniform:
+            return candidates
+        uniform = tf.broadcast_to(self._uniform_draws()[None, :],
+                                  [tf.shape(candidates)[0], self.num_uniform])
+        return tf.concat([candidates, uniform], axis=1)
+
+    def shared_candidates(self, inputs):
+        """The classes a batch scores with candidates='shared', without its
+        labels: int32 [B * num_candidates + num_uniform], each example's
+        best num_candidates hashed classes (-1 padded; their union is the
+        batch's hashed part) then the uniform draws (may repeat).
+
+        Each example's own top classes, not the classes the batch collides
+        with most in total (`query_index_pooled`): pooled counts favour hub
+        classes that sit in huge buckets, and measured on a trained layer
+        they recalled 3-4x fewer of the examples' exact top classes
+        (docs/benchmarks.md, candidate hashing)."""
+        if not self.num_candidates:
+            return self._uniform_draws()
+        hashed = tf.reshape(self.query(inputs, self.num_candidates), [-1])
+        return tf.concat([hashed, self._uniform_draws()], axis=0)
+
+    def _uniform_draws(self):
+        draws = keras.random.randint((self.num_uniform,), 0, self.units,
+                                     seed=self.seed_generator, dtype="int32")
+        return tf.cast(draws, tf.int32)
+
+    def training_outputs(self, inputs, labels):
+        """The training forward pass of an output layer (its `call` in
+        `WTAModel`'s training step): counts the step (rebuilding the index
+        when due and used), picks the candidates with every label among
+        them, and computes the activation over the candidates only.
+
+        Args:
+          inputs: float32 [B, D].
+          labels: int [B] in [0, units).
+        Returns:
+          (outputs, positions, ids). Shared: float32 [B, S] outputs over
+          the batch's S classes, int32 [B] the column of each label, int32
+          [S] the class ids. Per example: float32 [B, C + U] outputs over
+          each row's candidates then the U distinct uniform draws (empty or
+          repeated slots at -1e9 before the activation), int32 [B] the
+          column of each label, int32 [B, C + U] the unit ids.
+        """
+        labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+        checks = [
+            tf.debugging.assert_non_negative(labels, message="labels must be >= 0"),
+            tf.debugging.assert_less(labels, self.units,
+                                     message=f"labels must be < units={self.units}"),
+        ]
+        with tf.control_dependencies(checks):
+            self.index.count_training_step(self.kernel, rebuild=self.num_candidates > 0)
+            if self.candidates == "shared":
+                ids, positions = shared_candidate_set(labels, self.shared_candidates(inputs))
+                outputs = shared_logits(inputs, self.kernel, self.bias, ids)
+                return self.activation(outputs), positions, ids
+            candidates, positions = candidates_with_labels(self.query(inputs), labels)
+        outputs = self._candidate_logits(inputs, candidates)
+        if self.num_uniform:
+            uniform, ids = uniform_logits_per_example(inputs, self.kernel, self.bias, candidates,
+                                                      self._uniform_draws(), EMPTY_SLOT_LOGIT)
+            outputs = tf.concat([outputs, uniform], axis=1)
+            candidates = tf.concat([candidates, tf.broadcast_to(
+                ids[None, :], [tf.shape(candidates)[0], tf.shape(ids)[0]])], axis=1)
+        return self.activation(outputs), positions, candidates
