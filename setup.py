@@ -93,7 +93,8 @@ class BuildOps(build_ext):
         cc_sources, cu_sources = _sources()
         cuda_define = ["-DGOOGLE_CUDA=1"] if nvcc else []
         cxx_flags = (["-O3", "-fPIC", "-DNDEBUG", f"-I{ROOT}"] + compile_flags
-                     + cuda_define + QUIET_WARNINGS)
+                     + cuda_define + QUIET_WARNINGS
+                     + [f'-DTF_WTA_TENSORFLOW_VERSION="{tf_version}"'])
         jobs = []
         if nvcc:
             cuda_include = self._cuda_shadow_include(nvcc)
@@ -106,12 +107,6 @@ class BuildOps(build_ext):
         output = Path(self.get_ext_fullpath(ext.name))
         output.parent.mkdir(parents=True, exist_ok=True)
         self._run(["g++", "-shared", "-o", str(output)] + objects + link_flags)
-        self._write_build_info(output.parent, tf_version, archs)
-
-    def copy_extensions_to_source(self):
-        super().copy_extensions_to_source()
-        shutil.copyfile(Path(self.build_lib) / "tf_wta" / "_build_info.py",
-                        ROOT / "tf_wta" / "_build_info.py")
 
     def _cuda_shadow_include(self, nvcc):
         """A dir whose third_party/gpus/cuda/include is nvcc's own CUDA headers.
@@ -167,14 +162,6 @@ class BuildOps(build_ext):
         if result.returncode != 0:
             sys.stderr.write(result.stdout[-20000:])
             raise SystemExit(f"command failed ({result.returncode}): {' '.join(command)}")
-
-    @staticmethod
-    def _write_build_info(directory, tf_version, archs):
-        (directory / "_build_info.py").write_text(
-            '"""Written by setup.py at build time: what the op library was built against."""\n'
-            f"TF_VERSION = {tf_version!r}\n"
-            f"CUDA_ARCHS = {tuple(archs)!r}\n"
-        )
 
 
 setup(

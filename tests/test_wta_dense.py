@@ -177,3 +177,23 @@ def test_top_k_recalls_the_exact_best_unit():
     assert np.all(np.diff(few_scores.numpy(), axis=1) <= 0)
     with pytest.raises(ValueError, match="num_candidates"):
         layer.top_k(queries, 5, num_candidates=-3)
+
+
+def test_hidden_mode_gradient_through_the_scatter_matches_the_masked_dense_layer():
+    layer = tf_wta.WTADense(40, activation="relu", mode="hidden", num_candidates=6, seed=0)
+    x = tf.random.stateless_normal([5, 12], seed=[1, 2])
+    upstream = tf.random.stateless_normal([5, 40], seed=[3, 4])
+    layer(x)  # builds the layer and its index
+    candidates = layer.query(x)
+    mask = tf.reduce_sum(tf.one_hot(candidates, 40), axis=1)  # -1 slots: zero rows
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours = tf.reduce_sum(layer(x, training=False) * upstream)
+        masked = tf.nn.relu(tf.matmul(x, layer.kernel, transpose_b=True) + layer.bias) * mask
+        reference = tf.reduce_sum(masked * upstream)
+    np.testing.assert_allclose(float(ours), float(reference), rtol=1e-5)
+    for ours_grad, reference_grad in zip(tape.gradient(ours, [x, layer.kernel, layer.bias]),
+                                         tape.gradient(reference, [x, layer.kernel, layer.bias])):
+        np.testing.assert_allclose(tf.convert_to_tensor(ours_grad).numpy(),
+                                   tf.convert_to_tensor(reference_grad).numpy(),
+                                   rtol=1e-5, atol=1e-6)

@@ -50,7 +50,7 @@ def test_exported_output_model_serves_with_stock_ops(tmp_path):
         cwd=tmp_path)
 
 
-def test_exported_hidden_model_reloads_after_import_tf_wta(tmp_path):
+def test_exported_hidden_model_reloads_after_load_ops(tmp_path):
     x, y = prototype_data(10, 16, 256, seed=5)
     model = keras.Sequential([keras.Input((16,)),
                               tf_wta.WTADense(64, activation="relu", mode="hidden",
@@ -63,6 +63,7 @@ def test_exported_hidden_model_reloads_after_import_tf_wta(tmp_path):
     np.save(tmp_path / "expected.npy", model.predict(x[:32], verbose=0))
     run_python(
         "import numpy as np, tensorflow as tf, tf_wta\n"
+        "tf_wta.load_ops()  # registers the ops the graph holds\n"
         "served = tf.saved_model.load('exported')\n"
         "out = served.serve(tf.constant(np.load('x.npy'))).numpy()\n"
         "np.testing.assert_allclose(out, np.load('expected.npy'), rtol=1e-6, atol=1e-6)\n",
@@ -91,3 +92,32 @@ def test_trains_under_mirrored_strategy_on_two_cpus(tmp_path, optimizer):
         "assert int(layer.index.steps.numpy()) == 3 * 16, layer.index.steps.numpy()\n"
         "print('ok')\n" % (str(__import__('pathlib').Path(__file__).parent), optimizer),
         cwd=tmp_path)
+
+
+@pytest.mark.parametrize("model_class", ["keras.Model", "tf_wta.WTAModel"])
+def test_hidden_layer_trains_under_mirrored_strategy_on_two_cpus(tmp_path, model_class):
+    # Keras builds the model symbolically outside the replicas first, where
+    # the index's replica-local tables cannot be assigned inside tf.cond.
+    run_python(
+        "import tensorflow as tf\n"
+        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+        "tf.config.set_logical_device_configuration(\n"
+        "    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
+        "import keras, numpy as np, tf_wta\n"
+        "strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = rng.standard_normal((512, 32)).astype(np.float32)\n"
+        "y = (x[:, 0] > 0).astype(np.int32)\n"
+        "with strategy.scope():\n"
+        "    inputs = keras.Input((32,))\n"
+        "    hidden = tf_wta.WTADense(128, activation='relu', mode='hidden', num_candidates=16,\n"
+        "                             rebuild_every=4, seed=0)\n"
+        "    model = %s(inputs, keras.layers.Dense(2)(hidden(inputs)))\n"
+        "    model.compile(tf_wta.LazyAdam(0.01),\n"
+        "                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))\n"
+        "loss = model.fit(x, y, batch_size=64, epochs=3, verbose=0).history['loss']\n"
+        "assert loss[-1] < 0.7 * loss[0], loss\n"
+        "assert int(hidden.index.steps.numpy()) == 3 * 8, hidden.index.steps.numpy()\n"
+        "assert model.predict(x[:8], verbose=0).shape == (8, 2)\n" % model_class,
+        cwd=tmp_path)
+

@@ -1,5 +1,5 @@
 """tf_wta: Winner-Take-All hashing ops and Keras layers for very large layers."""
-from tf_wta._ops import load_ops
+from tf_wta._ops import build_info, load_ops
 from tf_wta.candidate_quality import CandidateQuality, candidate_quality
 from tf_wta.candidates import candidates_with_labels
 from tf_wta.layers import HashIndex, WTADense
@@ -9,10 +9,9 @@ from tf_wta.ops import (Index, build_index, densified_wta_hash, hashed_matmul, n
 from tf_wta.optimizers import LazyAdam, SparseSGD
 from tf_wta.sparse_apply import sparse_apply_adam, sparse_apply_sgd
 
-load_ops()
 
 __all__ = ["CandidateQuality", "HashIndex", "Index", "LazyAdam", "SparseSGD", "WTADense", "WTAModel", "WTASequential",
-           "build_index", "candidate_quality", "candidates_with_labels", "densified_wta_hash",
+           "build_index", "build_info", "candidate_quality", "candidates_with_labels", "densified_wta_hash",
            "hashed_matmul", "load_ops", "num_buckets", "query_index", "query_index_pooled",
            "sparse_apply_adam", "sparse_apply_sgd", "wta_buckets", "wta_hash", "wta_windows"]
 __version__ = "0.1.0"

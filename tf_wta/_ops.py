@@ -1,8 +1,12 @@
-"""Loads the op library once and registers the gradients of its ops.
+"""Loads the op library on first use and checks what it was built against.
 
-Loading registers ops and kernels with TensorFlow but creates no tensor and
-no device, so users can still configure devices after `import tf_wta`.
+Nothing is loaded at `import tf_wta`: the pure-Python parts, and serving a
+model whose exact path uses stock ops only, work without the library. The
+first op call loads it (`load_ops`); so does loading a SavedModel with
+tf_wta ops after `tf_wta.load_ops()`. Loading registers ops and kernels with
+TensorFlow but creates no tensor and no device.
 """
+import ctypes
 import os
 import threading
 
@@ -11,78 +15,92 @@ import tensorflow as tf
 _LIBRARY_FILE = "_tf_wta_ops.so"
 _lock = threading.Lock()
 _library = None
+_build_info = None
 
 
 def _major_minor(version):
     return tuple(version.split(".")[:2])
 
 
-def _check_tensorflow_version():
-    try:
-        from tf_wta import _build_info
-    except ImportError as error:
-        raise ImportError(
-            "tf_wta's op library has not been built. Install the package with "
-            "`pip install .`, or build it in place with "
-            "`python setup.py build_ext --inplace`.") from error
-    if _major_minor(_build_info.TF_VERSION) != _major_minor(tf.__version__):
-        raise ImportError(
-            f"tf_wta was built against TensorFlow {_build_info.TF_VERSION} but "
-            f"TensorFlow {tf.__version__} is running; custom ops have no ABI "
-            f"stability across TensorFlow minor versions. Either install "
-            f"tensorflow=={'.'.join(_major_minor(_build_info.TF_VERSION))}.*, or "
-            f"rebuild tf_wta against this TensorFlow: "
-            f"pip install --force-reinstall --no-cache-dir --no-binary tf_wta tf_wta "
-            f"(from a source checkout: pip install --force-reinstall .).")
+def library_path():
+    """Path of the op library inside the installed package."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), _LIBRARY_FILE)
+
+
+def _read_build_info(path):
+    """What cc/build_info.cc compiled into the library, read through ctypes:
+    {"tensorflow": release or "unknown", "graph_def": int, "cuda": bool}."""
+    info_function = ctypes.CDLL(path).TfWtaBuildInfo
+    info_function.restype = ctypes.c_char_p
+    fields = dict(item.split("=", 1) for item in info_function().decode().split(";"))
+    return {"tensorflow": fields["tensorflow"], "graph_def": int(fields["graph_def"]),
+            "cuda": fields["cuda"] == "1"}
+
+
+def check_tensorflow_version(info, running=None, running_graph_def=None):
+    """Raises ImportError when the library was built against another
+    TensorFlow minor release than the running one (custom ops have no ABI
+    stability across them). A build that did not record its release
+    (Bazel) is compared by its headers' GraphDef version instead."""
+    running = running or tf.__version__
+    running_graph_def = running_graph_def or tf.version.GRAPH_DEF_VERSION
+    built_with = info["tensorflow"]
+    if built_with == "unknown":
+        if info["graph_def"] == running_graph_def:
+            return
+        built_with = f"headers of GraphDef version {info['graph_def']}"
+        wanted = "the TensorFlow of those headers"
+    elif _major_minor(built_with) == _major_minor(running):
+        return
+    else:
+        wanted = f"tensorflow=={'.'.join(_major_minor(built_with))}.*"
+    raise ImportError(
+        f"tf_wta was built against TensorFlow {built_with} but TensorFlow {running} "
+        f"(GraphDef version {running_graph_def}) is running; custom ops have no ABI "
+        f"stability across TensorFlow minor versions. Either install {wanted}, or rebuild "
+        f"tf_wta against this TensorFlow: pip install --force-reinstall --no-cache-dir "
+        f"--no-binary tf_wta tf_wta (from a source checkout: pip install --force-reinstall "
+        f"--no-build-isolation .).")
 
 
 def load_ops():
     """Loads the tf_wta op library (once) and returns its op module.
 
-    Call it before loading a SavedModel that uses tf_wta ops in a process
-    that has not imported the layers that created it; `import tf_wta` does it
-    already.
+    Every op wrapper calls it; call it yourself before `tf.saved_model.load`
+    of a model whose graph holds tf_wta ops (a hidden WTADense, `top_k`).
 
     Returns:
       The Python module of generated op wrappers (`wta_hash`, ...).
     Raises:
-      ImportError: the library is missing or was built for another TensorFlow.
+      ImportError: the library is missing, does not load into this
+        TensorFlow, or was built for another TensorFlow.
     """
-    global _library
+    global _library, _build_info
     with _lock:
         if _library is None:
-            _check_tensorflow_version()
-            path = os.path.join(os.path.dirname(os.path.abspath(__file__)), _LIBRARY_FILE)
-            _library = tf.load_op_library(path)
-            _register_gradients()
+            path = library_path()
+            if not os.path.exists(path):
+                raise ImportError(
+                    f"tf_wta's op library {path} has not been built. Install the package with "
+                    "`pip install --no-build-isolation .`, or build it in place with "
+                    "`python setup.py build_ext --inplace`.")
+            try:
+                library = tf.load_op_library(path)
+            except tf.errors.NotFoundError as error:
+                raise ImportError(
+                    f"tf_wta's op library does not load into TensorFlow {tf.__version__} "
+                    f"({error}); it was most likely built against another TensorFlow: "
+                    f"rebuild it with `pip install --force-reinstall --no-build-isolation .`"
+                ) from error
+            info = _read_build_info(path)
+            check_tensorflow_version(info)
+            _library, _build_info = library, info
     return _library
 
 
-def _register_gradients():
-    # Integer-valued hashes: no gradient flows through them, and asking for
-    # one gives None rather than an error.
-    tf.no_gradient("WtaHash")
-    tf.no_gradient("WtaDensifiedHash")
-    tf.no_gradient("WtaBuckets")
-    tf.no_gradient("WtaHashedMatmulGrad")
-    tf.RegisterGradient("WtaHashedMatmul")(_hashed_matmul_grad)
-    # The index ops return integer ids: nothing to differentiate.
-    tf.no_gradient("WtaBuildIndex")
-    tf.no_gradient("WtaQueryIndex")
-    tf.no_gradient("WtaQueryIndexPooled")
-    # In-place variable updates: no outputs to differentiate.
-    tf.no_gradient("WtaSparseApplySgd")
-    tf.no_gradient("WtaSparseApplyAdam")
-
-
-def _hashed_matmul_grad(op, grad):
-    """Dense gradient for x; one IndexedSlices row per distinct unit for the
-    weights and the bias (duplicate selections summed in the op, so an
-    optimizer updates each touched row once); None for the indices."""
-    x, weights, indices, bias = op.inputs
-    grad_x, units, weight_rows, bias_rows = _library.wta_hashed_matmul_grad(
-        x, weights, indices, grad)
-    return [grad_x,
-            tf.IndexedSlices(weight_rows, units, tf.shape(weights)),
-            None,
-            tf.IndexedSlices(bias_rows, units, tf.shape(bias))]
+def build_info():
+    """What the loaded library was built against: {"tensorflow": release
+    (str), "graph_def": the headers' GraphDef version (int), "cuda": whether
+    it has CUDA kernels (bool)}."""
+    load_ops()
+    return dict(_build_info)

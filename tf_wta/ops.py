@@ -108,6 +108,13 @@ def wta_hash(x, windows, name=None):
     return load_ops().wta_hash(x, windows, name=name)
 
 
+# Integer-valued hashes and index lookups: asking for their gradient gives
+# None rather than an error.
+for _integer_op in ("WtaHash", "WtaDensifiedHash", "WtaBuckets", "WtaBuildIndex",
+                    "WtaQueryIndex", "WtaQueryIndexPooled", "WtaHashedMatmulGrad"):
+    tf.no_gradient(_integer_op)
+
+
 def densified_wta_hash(x, windows, max_probes=100, name=None):
     """Densified Winner-Take-All hash codes (DWTA; Chen & Shrivastava 2018).
 
@@ -228,6 +235,20 @@ def hashed_matmul(x, weights, indices, bias=None, name=None):
             raise ValueError(f"bias must have one entry per row of weights, got bias of "
                              f"shape {bias.shape} and weights of shape {weights.shape}")
     return load_ops().wta_hashed_matmul(x, weights, indices, bias, name=name)
+
+
+@tf.RegisterGradient("WtaHashedMatmul")
+def _hashed_matmul_grad(op, grad):
+    """Dense gradient for x; one IndexedSlices row per distinct unit for the
+    weights and the bias (duplicate selections summed in the op, so an
+    optimizer updates each touched row once); None for the indices."""
+    x, weights, indices, bias = op.inputs
+    grad_x, units, weight_rows, bias_rows = load_ops().wta_hashed_matmul_grad(
+        x, weights, indices, grad)
+    return [grad_x,
+            tf.IndexedSlices(weight_rows, units, tf.shape(weights)),
+            None,
+            tf.IndexedSlices(bias_rows, units, tf.shape(bias))]
 
 
 def build_index(unit_buckets, num_buckets, name=None):

@@ -30,10 +30,16 @@ class LazyAdam(keras.optimizers.Adam):
         beta_2 = tf.cast(self.beta_2, dtype)
         alpha = (tf.cast(learning_rate, dtype) * tf.sqrt(1 - tf.pow(beta_2, step))
                  / (1 - tf.pow(beta_1, step)))
-        index = self._get_variable_index(variable)
-        m, v = self._momentums[index], self._velocities[index]
+        m, v = self._slots(variable)
         sparse_apply.sparse_apply_adam(variable, m, v, alpha, beta_1, beta_2,
                                        tf.cast(self.epsilon, dtype), gradient)
+
+    def _slots(self, variable):
+        # Keras has no public accessor for a variable's Adam moments: this is
+        # the one place that reads Adam's internals, which is why
+        # pyproject.toml bounds keras to the minor versions tested.
+        index = self._get_variable_index(variable)
+        return self._momentums[index], self._velocities[index]
 
 
 @keras.saving.register_keras_serializable(package="tf_wta")

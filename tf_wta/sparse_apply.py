@@ -12,6 +12,9 @@ import tensorflow as tf
 from tf_wta._ops import load_ops
 
 _DTYPES = (tf.float32, tf.float64)
+# In-place variable updates: no outputs to differentiate.
+tf.no_gradient("WtaSparseApplySgd")
+tf.no_gradient("WtaSparseApplyAdam")
 
 
 def _handle(variable, name):

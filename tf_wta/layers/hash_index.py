@@ -159,23 +159,38 @@ class HashIndex(keras.layers.Layer):
 
     def ensure_current(self, rows, rebuilt_in_training=True):
         """Builds the tables if they never were, or (when training does not
-        rebuild them) if rows have been trained since they were built."""
+        rebuild them) if rows have been trained since they were built.
+
+        Returns:
+          The tables to query: None for the stored ones, or, outside the
+          replicas of a tf.distribute strategy (Keras' symbolic build of
+          the model, a direct call in the strategy's scope), where a
+          replica-local variable cannot be assigned inside tf.cond, a
+          fresh (sorted_buckets, sorted_units) of rows, leaving the stored
+          tables as they are.
+        """
+        if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context():
+            return ops.build_index(self.hash_buckets(rows), self.num_buckets)[:2]
         stale = self.built_at < 0
         if not rebuilt_in_training:
             stale = tf.logical_or(stale, self.built_at < self.steps)
         tf.cond(stale, lambda: self.rebuild(rows), lambda: tf.constant(False))
+        return None
 
-    def query(self, vectors, num_candidates):
+    def query(self, vectors, num_candidates, tables=None):
         """The rows that collide most with each vector.
 
         Args:
           vectors: float [B, D].
           num_candidates: int C >= 1.
+          tables: (sorted_buckets, sorted_units) int32 [L, N] to query
+            instead of the stored ones (from `ensure_current`), or None.
         Returns:
           int32 [B, C] row ids, most collisions first, -1 padded.
         """
-        index = (tf.convert_to_tensor(self.sorted_buckets),
-                 tf.convert_to_tensor(self.sorted_units),
+        if tables is None:
+            tables = (self.sorted_buckets, self.sorted_units)
+        index = (tf.convert_to_tensor(tables[0]), tf.convert_to_tensor(tables[1]),
                  tf.constant(self.num_buckets, tf.int32))
         return ops.query_index(self.hash_buckets(vectors), index, num_candidates,
                                max_bucket_size=self.max_bucket_size, check_index=False)

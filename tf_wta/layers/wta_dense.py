@@ -152,13 +152,14 @@ class WTADense(OutputTraining, keras.layers.Layer):
             self.bias = self.add_weight(name="bias", shape=(self.units,),
                                         initializer=self.bias_initializer)
 
-    def query(self, inputs, num_candidates=None):
-        """Candidate units of each input from the index as it is: int32
-        [B, C], best first, -1 padded (C defaults to num_candidates per
-        example, to 128 with candidates='shared')."""
+    def query(self, inputs, num_candidates=None, tables=None):
+        """Candidate units of each input from the index as it is (or from
+        `tables`, see `HashIndex.query`): int32 [B, C], best first, -1
+        padded (C defaults to num_candidates per example, to 128 with
+        candidates='shared')."""
         if num_candidates is None:
             num_candidates = self._query_size()
-        return self.index.query(inputs, num_candidates)
+        return self.index.query(inputs, num_candidates, tables)
 
     def _query_size(self):
         """Candidates per example of `query` and `top_k` by default."""
@@ -216,11 +217,12 @@ class WTADense(OutputTraining, keras.layers.Layer):
         self.add_loss(self.row_penalty(tf.reshape(ids, [-1])) / replicas)
 
     def _sparse_outputs(self, inputs, training):
+        tables = None
         if training:
             self.index.count_training_step(self.kernel)
         else:
-            self.index.ensure_current(self.kernel)
-        candidates = self.query(inputs)
+            tables = self.index.ensure_current(self.kernel)
+        candidates = self.query(inputs, tables=tables)
         if training:
             self._add_row_penalty(candidates)
         values = self.activation(self._candidate_logits(inputs, candidates))
@@ -247,8 +249,9 @@ class WTADense(OutputTraining, keras.layers.Layer):
         if num_candidates is None:
             num_candidates = self._query_size()
         num_candidates = max(k, positive_int(num_candidates, "num_candidates"))
-        self.index.ensure_current(self.kernel, rebuilt_in_training=self.num_candidates > 0)
-        candidates = self.query(inputs, num_candidates)
+        tables = self.index.ensure_current(self.kernel,
+                                           rebuilt_in_training=self.num_candidates > 0)
+        candidates = self.query(inputs, num_candidates, tables)
         logits = self._candidate_logits(inputs, candidates, empty_slot=-np.inf)
         scores, columns = tf.math.top_k(logits, k)
         ids = tf.gather(candidates, columns, batch_dims=1)
