@@ -1,5 +1,4 @@
 """candidate_quality against numpy brute force, and the CandidateQuality callback."""
-import keras
 import numpy as np
 import pytest
 
