@@ -7,11 +7,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
 
 
-@pytest.fixture
-def on_cpu():
-    """Runs the test's ops on the CPU. The CPU kernels raise on bad values;
-    the GPU kernels follow the documented safe behaviour (tests/test_gpu.py)."""
+@pytest.fixture(params=["cpu", "gpu"])
+def device(request):
+    """Runs the test body on each device (like tensorflow/addons'
+    `run_all_on_cpu_and_gpu`): "cpu", then "gpu", which is skipped when
+    TensorFlow sees no GPU. Yields the device's name, for the few checks
+    where the devices differ on purpose: the CPU kernels raise on bad values,
+    the GPU kernels follow the documented safe behaviour instead (a check
+    would cost a host sync).
+
+    Eager execution keeps int32 tensors made from Python or numpy values in
+    host memory and runs an op whose inputs are all such tensors of at most
+    64 elements on the CPU whatever `tf.device` says; tests pass those
+    through `devices.place` (see tests/devices.py).
+    """
     import tensorflow as tf
 
-    with tf.device("/CPU:0"):
-        yield
+    if request.param == "gpu" and not tf.config.list_physical_devices("GPU"):
+        pytest.skip("TensorFlow sees no GPU")
+    with tf.device(f"/{request.param.upper()}:0"):
+        yield request.param

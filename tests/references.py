@@ -36,6 +36,26 @@ def hashed_matmul(x, weights, indices, bias=None):
     return np.where(indices >= 0, out, 0.0)
 
 
+def hashed_matmul_grad(x, weights, indices, grad_out):
+    """Gradients of sum(hashed_matmul(x, weights, indices, bias) * grad_out):
+    (grad_x [B, D], units [U], grad_weight_rows [U, D], grad_bias_rows [U]),
+    the weight and bias gradients as rows of the distinct selected units in
+    ascending order (no -1)."""
+    x = np.asarray(x, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    indices = np.asarray(indices)
+    grad_out = np.where(indices >= 0, np.asarray(grad_out, dtype=np.float64), 0.0)
+    grad_x = np.einsum("bc,bcd->bd", grad_out, weights[np.maximum(indices, 0)])
+    units = np.unique(indices[indices >= 0]).astype(np.int32)
+    rows, cols = np.nonzero(indices >= 0)
+    groups = np.searchsorted(units, indices[rows, cols])
+    grad_weight_rows = np.zeros((len(units), x.shape[1]))
+    grad_bias_rows = np.zeros(len(units))
+    np.add.at(grad_weight_rows, groups, grad_out[rows, cols, None] * x[rows])
+    np.add.at(grad_bias_rows, groups, grad_out[rows, cols])
+    return grad_x, units, grad_weight_rows, grad_bias_rows
+
+
 def build_index(unit_buckets):
     """(sorted_buckets, sorted_units), both [L, N]: each table's keys in
     ascending order, units ascending within a bucket."""
@@ -92,7 +112,8 @@ def _best_by_count(counts, num_candidates):
 
 
 def _fmix32(h):
-    """murmur3's 32-bit finaliser on a Python int in [0, 2**32)."""
+    """murmur3's 32-bit finaliser on a Python int, or elementwise on a uint64
+    array, of values in [0, 2**32)."""
     h ^= h >> 16
     h = (h * 0x85EBCA6B) & 0xFFFFFFFF
     h ^= h >> 13
@@ -102,7 +123,11 @@ def _fmix32(h):
 
 
 def densified_probe(m, t, num_hashes):
-    """Window probed by empty window m at attempt t: fmix32(m * 0x9e3779b9 + t) mod M."""
+    """Window probed by empty window m at attempt t: fmix32(m * 0x9e3779b9 + t) mod M
+    (uint32 arithmetic). m: an int or an integer array."""
+    if isinstance(m, np.ndarray):
+        h = (m.astype(np.uint64) * np.uint64(0x9E3779B9) + np.uint64(t)) & np.uint64(0xFFFFFFFF)
+        return (_fmix32(h) % np.uint64(num_hashes)).astype(np.int64)
     return _fmix32((m * 0x9E3779B9 + t) & 0xFFFFFFFF) % num_hashes
 
 
@@ -118,17 +143,15 @@ def densified_wta_hash(x, windows, max_probes=100):
     filled = np.where(valid, gathered, -np.inf)
     best = filled.max(axis=-1, keepdims=True)
     winners = valid & (filled == best)
-    raw = np.where(valid.any(axis=-1), np.argmax(winners, axis=-1), -1)
-    batch, num_hashes = raw.shape
-    codes = np.zeros((batch, num_hashes), np.int32)
-    for b in range(batch):
-        for m in range(num_hashes):
-            if raw[b, m] >= 0:
-                codes[b, m] = raw[b, m]
-                continue
-            for t in range(1, max_probes + 1):
-                borrowed = raw[b, densified_probe(m, t, num_hashes)]
-                if borrowed >= 0:
-                    codes[b, m] = borrowed
-                    break
+    raw = np.where(valid.any(axis=-1), np.argmax(winners, axis=-1), -1)  # [B, M]
+    codes = np.maximum(raw, 0).astype(np.int32)
+    empty = raw < 0  # still looking
+    windows_m = np.arange(raw.shape[1])
+    for t in range(1, max_probes + 1):
+        if not empty.any():
+            break
+        borrowed = raw[:, densified_probe(windows_m, t, raw.shape[1])]  # [B, M]
+        found = empty & (borrowed >= 0)
+        codes[found] = borrowed[found]
+        empty &= ~found
     return codes

@@ -1,10 +1,14 @@
-"""densified_wta_hash against the numpy reference, and what densifying buys."""
+"""densified_wta_hash against the numpy reference, and what densifying buys,
+on every device (see conftest.py)."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import references
 import tf_wta
+from devices import place
+
+pytestmark = pytest.mark.usefixtures("device")
 
 # (B, D, M, K): tiny, odd, a batch of many rows, and many windows per row.
 SIZES = [(1, 5, 3, 2), (7, 33, 17, 4), (17, 300, 50, 8), (64, 784, 200, 8), (300, 96, 400, 4)]
@@ -33,6 +37,24 @@ def test_matches_reference_on_sparse_input(batch, dim, num_hashes, window_size, 
     codes = tf_wta.densified_wta_hash(x, windows).numpy()
     np.testing.assert_array_equal(codes, references.densified_wta_hash(x, windows))
     assert codes.min() >= 0 and codes.max() < window_size
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float16, tf.bfloat16],
+                         ids=["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("zero_fraction", [0.0, 0.9, 0.99, 1.0])
+def test_nan_negative_and_empty_rows_in_every_dtype(dtype, zero_fraction):
+    # Many windows per row (a grid of GPU blocks in both passes) and 50 probes.
+    rng = np.random.default_rng(2)
+    x = np.abs(rng.standard_normal((333, 700))).astype(np.float32)
+    x[rng.random(x.shape) < zero_fraction] = 0.0
+    x[rng.random(x.shape) < 0.02] = np.nan
+    x[::5] *= -1.0  # some rows negative: zeros must not win there either
+    x[3] = 0.0  # a row with nothing to borrow from
+    x = tf.cast(x, dtype)
+    windows = tf_wta.wta_windows(700, 1000, 8, seed=1)
+    codes = tf_wta.densified_wta_hash(x, windows, max_probes=50)
+    expected = references.densified_wta_hash(tf.cast(x, tf.float32).numpy(), windows.numpy(), 50)
+    np.testing.assert_array_equal(codes.numpy(), expected)
 
 
 @pytest.mark.parametrize("max_probes", [1, 3, 1000])
@@ -180,7 +202,7 @@ def test_unknown_batch_inside_tf_function():
 def test_empty_shapes():
     windows = tf_wta.wta_windows(10, 6, 3, seed=0)
     assert tf_wta.densified_wta_hash(tf.zeros([0, 10]), windows).shape == (0, 6)
-    assert tf_wta.densified_wta_hash(tf.ones([4, 10]), tf.zeros([0, 3], tf.int32)).shape == (4, 0)
+    assert tf_wta.densified_wta_hash(tf.ones([4, 10]), place(np.zeros([0, 3]))).shape == (4, 0)
 
 
 def test_gradient_is_none_not_an_error():

@@ -7,6 +7,7 @@ generated into a temporary TFDS data dir.
 import os
 import sys
 
+import numpy as np
 import pytest
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
@@ -33,6 +34,7 @@ def test_glyphs_dataset_is_deterministic_and_offline(data_dir):
     assert len(set(info.features["label"].names)) == 40
 
 
+@pytest.mark.slow
 def test_retrain_top(data_dir, tmp_path, capsys):
     import retrain_top
 
@@ -41,18 +43,31 @@ def test_retrain_top(data_dir, tmp_path, capsys):
                       "--cache-dir", str(tmp_path / "cache"),
                       "--output-dir", str(tmp_path / "out"), "--verbose", "0"])
     out = capsys.readouterr().out
+    # The printed report is this script's only interface for these.
     assert "weights: none: RANDOM" in out
-    assert "WTADense" in out and "speedup" in out
     assert "agreeing with Keras on 100%" in out
+    table = {line.split()[0]: line.split() for line in out.splitlines()
+             if line.split()[:1] in (["Dense"], ["WTADense"])}
+    for name in ("Dense", "WTADense"):
+        top1, top5 = float(table[name][1]), float(table[name][2])
+        assert 0.0 <= top1 <= top5 <= 1.0
     assert (tmp_path / "out" / "retrain_top.png").exists()
-    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    assert (tmp_path / "out" / "wta_saved_model" / "saved_model.pb").exists()
+    caches = sorted((tmp_path / "cache").glob("*.npz"))
+    assert [path.name.rsplit("_", 2)[-2] for path in caches] == ["test", "train"]
+    for path, size in zip(caches, (160, 320)):
+        with np.load(path) as cached:
+            assert cached["features"].shape[0] == size and cached["features"].dtype == np.float32
+            assert sorted(set(cached["labels"].tolist())) == list(range(40))
 
-    # A second run reads the cached features.
+    # A second run reads the cached features instead of writing them again.
+    written = [path.stat().st_mtime_ns for path in caches]
     retrain_top.main(["--dataset", "glyphs/tiny", "--data-dir", data_dir, "--weights", "none",
                       "--backbone", "MobileNetV3Small", "--epochs", "1", "--num-candidates", "8",
                       "--cache-dir", str(tmp_path / "cache"),
                       "--output-dir", str(tmp_path / "out"), "--verbose", "0"])
     assert "read from cache" in capsys.readouterr().out
+    assert [path.stat().st_mtime_ns for path in caches] == written
 
 
 def test_sparse_mlp(data_dir, capsys):
@@ -62,7 +77,17 @@ def test_sparse_mlp(data_dir, capsys):
                      "--hidden-units", "256", "256", "--num-candidates", "32", "--epochs", "2",
                      "--verbose", "0"])
     out = capsys.readouterr().out
-    assert "fraction" in out and "WTADense" in out
+    # The printed table is the script's only output: check its numbers.
+    table = {line.split()[0]: line.split() for line in out.splitlines()
+             if line.split()[:1] in (["Dense"], ["WTADense"])}
+    for name in ("Dense", "WTADense"):
+        top1, top5 = float(table[name][1]), float(table[name][2])
+        assert 0.0 <= top1 <= top5 <= 1.0
+    dense = sparse_mlp.multiplications(32 * 32, [256, 256], 40, [256, 256])
+    hashed = sparse_mlp.multiplications(32 * 32, [256, 256], 40, [32, 32])
+    assert dense == 32 * 32 * 256 + 256 * 256 + 256 * 40
+    assert table["Dense"][-2:] == [f"{dense:,d}", "100.0%"]
+    assert table["WTADense"][-2:] == [f"{hashed:,d}", f"{hashed / dense:.1%}"]
 
 
 def test_unprepared_dataset_offline_fails_fast(data_dir, monkeypatch):

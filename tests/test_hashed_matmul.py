@@ -1,10 +1,13 @@
-"""hashed_matmul and its sparse gradient against numpy and pure-TF references."""
+"""hashed_matmul and its sparse gradient against numpy and pure-TF
+references, on every device (see conftest.py)."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import references
 import tf_wta
+
+pytestmark = pytest.mark.usefixtures("device")
 
 
 def tf_reference(x, weights, indices, bias=None):
@@ -79,13 +82,15 @@ def test_empty_batch_and_no_candidates():
     assert out.shape == (0, 4)
     x = tf.Variable(tf.ones([2, 3]))
     w = tf.Variable(weights)
+    b = tf.Variable(tf.zeros([5]))
     with tf.GradientTape() as tape:
-        out = tf_wta.hashed_matmul(x, w, tf.zeros([2, 0], tf.int32))
+        out = tf_wta.hashed_matmul(x, w, tf.zeros([2, 0], tf.int32), b)
         loss = tf.reduce_sum(out)
     assert out.shape == (2, 0)
-    grad_x, grad_w = tape.gradient(loss, [x, w])
+    grad_x, grad_w, grad_b = tape.gradient(loss, [x, w, b])
     np.testing.assert_array_equal(grad_x.numpy(), np.zeros([2, 3]))
     assert grad_w.values.shape == (0, 3) and grad_w.indices.shape == (0,)
+    assert grad_b.values.shape == (0,) and grad_b.indices.shape == (0,)
 
 
 def test_unknown_batch_inside_tf_function():
@@ -111,6 +116,35 @@ def gradients(fn, x, weights, indices, bias, upstream):
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(fn(x, weights, indices, bias) * upstream)
     return tape.gradient(loss, [x, weights, bias])
+
+
+@pytest.mark.parametrize("dtype,tolerance", [(np.float32, 1e-4), (np.float64, 1e-10)])
+@pytest.mark.parametrize("batch,dim,units,candidates",
+                         [(1, 1, 1, 1), (7, 33, 5, 9), (64, 257, 3000, 32),
+                          pytest.param(256, 1280, 100_000, 128, marks=pytest.mark.slow)])
+def test_forward_and_gradients_match_numpy(batch, dim, units, candidates, dtype, tolerance):
+    rng = np.random.default_rng(dim)
+    x, weights, _, bias = random_case(rng, batch, dim, units, 0, dtype)
+    indices = rng.integers(-1, units, (batch, candidates)).astype(np.int32)
+    if candidates >= 4:
+        indices[0, :3] = indices[0, 3]  # duplicates within a row and across rows
+        indices[-1, :2] = indices[0, 3]
+    upstream = rng.standard_normal(indices.shape).astype(dtype)
+    x_var, weights_var, bias_var = tf.Variable(x), tf.Variable(weights), tf.Variable(bias)
+    with tf.GradientTape() as tape:
+        out = tf_wta.hashed_matmul(x_var, weights_var, indices, bias_var)
+        loss = tf.reduce_sum(out * upstream)
+    grad_x, grad_w, grad_b = tape.gradient(loss, [x_var, weights_var, bias_var])
+    tolerance = dict(rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(out.numpy(), references.hashed_matmul(x, weights, indices, bias),
+                               **tolerance)
+    want_x, units_hit, want_w, want_b = references.hashed_matmul_grad(x, weights, indices,
+                                                                      upstream)
+    np.testing.assert_allclose(grad_x.numpy(), want_x, **tolerance)
+    for grad, want in ((grad_w, want_w), (grad_b, want_b)):
+        assert isinstance(grad, tf.IndexedSlices)
+        np.testing.assert_array_equal(grad.indices.numpy(), units_hit)
+        np.testing.assert_allclose(grad.values.numpy(), want, **tolerance)
 
 
 @pytest.mark.parametrize("batch,dim,units,candidates", [(5, 7, 3, 8), (40, 33, 20, 16),
@@ -220,7 +254,8 @@ def test_sparse_sgd_updates_touch_only_selected_rows():
 
 
 def test_gradient_is_deterministic():
-    # The CPU gradient sums grad_x over per-thread blocks in a fixed order.
+    # The CPU gradient sums grad_x over per-thread blocks in a fixed order;
+    # the GPU one groups pairs by unit with a stable sort, without atomics.
     rng = np.random.default_rng(11)
     x, weights, indices, _ = random_case(rng, 128, 200, 3000, 64, empty=0.1)
     upstream = rng.standard_normal(indices.shape).astype(np.float32)

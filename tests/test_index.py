@@ -1,5 +1,6 @@
 """build_index and query_index against numpy brute force, in variables and
-tf.functions, and the recall of the whole hash -> index -> query pipeline."""
+tf.functions, and the recall of the whole hash -> index -> query pipeline, on
+every device (see conftest.py)."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,6 +8,9 @@ from tensorflow.python.framework import ops as framework_ops
 
 import references
 import tf_wta
+from devices import place
+
+pytestmark = pytest.mark.usefixtures("device")
 
 # (N, L, num_buckets, B, C): few buckets (many collisions and count ties), C
 # above the number of colliding units, the issue's size, empty cases.
@@ -26,7 +30,7 @@ def test_query_matches_brute_force(num_units, num_tables, num_buckets, batch, nu
     rng = np.random.default_rng(num_units + num_tables + batch)
     unit_buckets = random_buckets(rng, num_units, num_tables, num_buckets)
     query_buckets = random_buckets(rng, batch, num_tables, num_buckets)
-    index = tf_wta.build_index(unit_buckets, num_buckets)
+    index = tf_wta.build_index(place(unit_buckets), num_buckets)
     candidates = tf_wta.query_index(query_buckets, index, num_candidates,
                                     max_bucket_size=max_bucket_size)
     assert candidates.shape == (batch, num_candidates)
@@ -44,13 +48,52 @@ def test_pooled_query_matches_brute_force(num_units, num_tables, num_buckets, ba
     query_buckets = random_buckets(rng, batch, num_tables, num_buckets)
     # Rows that repeat a bucket: counted with their multiplicity.
     query_buckets[1::3] = query_buckets[::3][:len(query_buckets[1::3])]
-    index = tf_wta.build_index(unit_buckets, num_buckets)
+    index = tf_wta.build_index(place(unit_buckets), num_buckets)
     candidates = tf_wta.query_index_pooled(query_buckets, index, num_candidates,
                                            max_bucket_size=max_bucket_size)
     assert candidates.shape == (num_candidates,) and candidates.dtype == tf.int32
     expected = references.query_index_pooled(unit_buckets, query_buckets, num_candidates,
                                               max_bucket_size)
     np.testing.assert_array_equal(candidates.numpy(), expected)
+
+
+def index_inputs(num_units, num_tables, num_buckets, batch, seed=0):
+    """Unit and query buckets drawn from a few keys, so units collide even
+    when num_buckets is large."""
+    rng = np.random.default_rng(seed)
+    keys = rng.choice(min(num_buckets, 2**31 - 1), min(num_buckets, 40), replace=False)
+    keys = np.sort(keys).astype(np.int32)
+    return (keys[rng.integers(0, len(keys), (num_units, num_tables))],
+            keys[rng.integers(0, len(keys), (batch, num_tables))])
+
+
+# (N, L, num_buckets, B, C) with few distinct keys: large buckets, the
+# issue's table count, B = 2,000 rows (two query chunks on the GPU), the
+# largest num_buckets, and empty cases.
+COLLIDING_SIZES = [(30, 4, 3, 20, 40), (20_000, 50, 512, 300, 128), (20_000, 8, 64, 2000, 64),
+                   (1000, 3, 2**31 - 1, 40, 16), (0, 5, 7, 4, 3), (50, 6, 4, 0, 5),
+                   (50, 6, 4, 5, 0), (10, 0, 4, 3, 2)]
+
+
+@pytest.mark.parametrize("max_bucket_size", [None, 2])
+@pytest.mark.parametrize("num_units,num_tables,num_buckets,batch,num_candidates",
+                         COLLIDING_SIZES)
+def test_build_and_both_queries_with_colliding_keys(num_units, num_tables, num_buckets, batch,
+                                                    num_candidates, max_bucket_size):
+    unit_buckets, query_buckets = index_inputs(num_units, num_tables, num_buckets, batch)
+    index = tf_wta.build_index(place(unit_buckets), num_buckets)
+    expected_buckets, expected_units = references.build_index(unit_buckets)
+    np.testing.assert_array_equal(index.sorted_buckets.numpy(), expected_buckets)
+    np.testing.assert_array_equal(index.sorted_units.numpy(), expected_units)
+    np.testing.assert_array_equal(
+        tf_wta.query_index(query_buckets, index, num_candidates,
+                           max_bucket_size=max_bucket_size).numpy(),
+        references.query_index(unit_buckets, query_buckets, num_candidates, max_bucket_size))
+    np.testing.assert_array_equal(
+        tf_wta.query_index_pooled(query_buckets, index, num_candidates,
+                                  max_bucket_size=max_bucket_size).numpy(),
+        references.query_index_pooled(unit_buckets, query_buckets, num_candidates,
+                                      max_bucket_size))
 
 
 def test_pooled_query_shape_function():
@@ -69,7 +112,7 @@ def test_query_with_the_largest_bucket_count():
     keys = np.array([0, 5, 2**31 - 2, 123_456_789, 2**30], np.int32)
     unit_buckets = keys[rng.integers(0, len(keys), (500, 7))]
     query_buckets = keys[rng.integers(0, len(keys), (20, 7))]
-    index = tf_wta.build_index(unit_buckets, 2**31 - 1)
+    index = tf_wta.build_index(place(unit_buckets), 2**31 - 1)
     for cap in (None, 2):
         np.testing.assert_array_equal(
             tf_wta.query_index(query_buckets, index, 50, max_bucket_size=cap).numpy(),
@@ -84,8 +127,8 @@ def test_build_is_a_stable_sort_of_each_table(num_buckets):
     rng = np.random.default_rng(num_buckets)
     unit_buckets = random_buckets(rng, 3000, 5, num_buckets)
     unit_buckets[::7, 1] = num_buckets - 1
-    first = tf_wta.build_index(unit_buckets, num_buckets)
-    second = tf_wta.build_index(unit_buckets, num_buckets)
+    first = tf_wta.build_index(place(unit_buckets), num_buckets)
+    second = tf_wta.build_index(place(unit_buckets), num_buckets)
     expected_buckets, expected_units = references.build_index(unit_buckets)
     np.testing.assert_array_equal(first.sorted_buckets.numpy(), expected_buckets)
     np.testing.assert_array_equal(first.sorted_units.numpy(), expected_units)
@@ -150,9 +193,9 @@ def test_recall_of_the_exact_argmax_unit():
 
 def test_entries_in_no_bucket_are_accepted_and_never_match():
     """The GPU build stores an out-of-range unit bucket as 2**31 - 1 (no
-    bucket); the CPU query accepts such an index and matches nothing there."""
-    index = tf_wta.Index(tf.constant([[0, 2, 2**31 - 1], [1, 1, 2**31 - 1]]),
-                         tf.constant([[0, 2, 1], [0, 1, 2]]), tf.constant(3))
+    bucket); both queries accept such an index and match nothing there."""
+    index = tf_wta.Index(place([[0, 2, 2**31 - 1], [1, 1, 2**31 - 1]]),
+                         place([[0, 2, 1], [0, 1, 2]]), tf.constant(3))
     candidates = tf_wta.query_index([[0, 1], [2, 2]], index, 3)
     np.testing.assert_array_equal(candidates.numpy(), [[0, 1, -1], [2, -1, -1]])
 
@@ -161,7 +204,7 @@ def test_unchecked_query_gives_the_same_candidates():
     rng = np.random.default_rng(9)
     unit_buckets = random_buckets(rng, 2000, 10, 30)
     query_buckets = random_buckets(rng, 25, 10, 30)
-    index = tf_wta.build_index(unit_buckets, 30)
+    index = tf_wta.build_index(place(unit_buckets), 30)
     np.testing.assert_array_equal(
         tf_wta.query_index(query_buckets, index, 40, check_index=False).numpy(),
         references.query_index(unit_buckets, query_buckets, 40))
@@ -179,7 +222,7 @@ def test_query_with_skewed_bucket_keys(max_bucket_size):
     unit_buckets[rng.random(unit_buckets.shape) < 0.1] = 500_000
     query_keys = np.concatenate([clusters, [1, 2, 500_000, 900_000, num_buckets - 2]])
     query_buckets = query_keys[rng.integers(0, len(query_keys), (40, 6))].astype(np.int32)
-    index = tf_wta.build_index(unit_buckets, num_buckets)
+    index = tf_wta.build_index(place(unit_buckets), num_buckets)
     candidates = tf_wta.query_index(query_buckets, index, 50, max_bucket_size=max_bucket_size)
     expected = references.query_index(unit_buckets, query_buckets, 50, max_bucket_size)
     np.testing.assert_array_equal(candidates.numpy(), expected)

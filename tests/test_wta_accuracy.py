@@ -1,6 +1,7 @@
 """WTADense reaches Dense's top-1 on a synthetic 10,000-class task (same steps)."""
 import keras
 import numpy as np
+import pytest
 
 import tf_wta
 from model_helpers import compile_for_classes, dataset, prototype_data
@@ -16,6 +17,7 @@ def top1_after_training(output_layer, model_class, optimizer, train, test):
     return np.mean(np.argmax(logits, axis=1) == test[1])
 
 
+@pytest.mark.slow
 def test_top1_within_one_point_of_dense():
     train = prototype_data(NUM_CLASSES, DIM, 5 * NUM_CLASSES, noise=1.0, seed=1)
     test = prototype_data(NUM_CLASSES, DIM, 5000, noise=1.0, seed=1, sample_seed=7)

@@ -1,30 +1,35 @@
-"""wta_buckets and wta_windows against their definitions."""
+"""wta_buckets and wta_windows against their definitions; the ops on every
+device (see conftest.py)."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import references
 import tf_wta
+from devices import place
 
 
+@pytest.mark.usefixtures("device")
 @pytest.mark.parametrize("batch,num_hashes,window_size,codes_per_table",
                          [(1, 1, 2, 1), (9, 12, 4, 3), (300, 400, 8, 4), (5, 20, 2, 20)])
 def test_buckets_match_reference(batch, num_hashes, window_size, codes_per_table):
     rng = np.random.default_rng(num_hashes)
     codes = rng.integers(0, window_size, (batch, num_hashes)).astype(np.int32)
-    buckets = tf_wta.wta_buckets(codes, window_size, codes_per_table).numpy()
+    buckets = tf_wta.wta_buckets(place(codes), window_size, codes_per_table).numpy()
     np.testing.assert_array_equal(
         buckets, references.wta_buckets(codes, window_size, codes_per_table))
     assert buckets.max() < tf_wta.num_buckets(window_size, codes_per_table)
 
 
+@pytest.mark.usefixtures("device")
 def test_largest_bucket_key_fits_in_int32():
     # 46340 ** 2 < 2**31 - 1: the top key is representable and exact.
     codes = np.full((2, 4), 46339, np.int32)
-    buckets = tf_wta.wta_buckets(codes, 46340, 2).numpy()
+    buckets = tf_wta.wta_buckets(place(codes), 46340, 2).numpy()
     assert (buckets == 46340**2 - 1).all()
 
 
+@pytest.mark.usefixtures("device")
 def test_buckets_keep_unknown_batch_and_static_tables():
     @tf.function(input_signature=[tf.TensorSpec([None, 12], tf.int32)])
     def pack(codes):
@@ -59,6 +64,7 @@ def test_full_window_is_a_permutation():
         assert sorted(row) == list(range(9))
 
 
+@pytest.mark.usefixtures("device")
 def test_windows_hash_end_to_end():
     windows = tf_wta.wta_windows(32, 8, 4, seed=1)
     x = np.random.default_rng(0).standard_normal((6, 32)).astype(np.float32)

@@ -1,10 +1,14 @@
-"""wta_hash against the numpy reference, in eager and graph mode."""
+"""wta_hash against the numpy reference, in eager and graph mode, on every
+device (see conftest.py)."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import references
 import tf_wta
+from devices import place
+
+pytestmark = pytest.mark.usefixtures("device")
 
 
 def random_windows(rng, dim, num_hashes, window_size):
@@ -59,6 +63,23 @@ def test_nan_loses_to_negative_infinity():
                                   [[1, 0, 0, 1, 0]])
 
 
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float16, tf.bfloat16],
+                         ids=["float32", "float16", "bfloat16"])
+def test_nan_and_zero_columns_in_every_dtype(dtype):
+    # An odd number of hashes and enough (b, m) pairs for a grid of GPU blocks.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((333, 700)).astype(np.float32)
+    x[rng.random(x.shape) < 0.2] = np.nan
+    x[:, ::7] = 0.0
+    x = tf.cast(x, dtype)
+    windows = tf_wta.wta_windows(700, 257, 8, seed=1)
+    codes = tf_wta.wta_hash(x, windows)
+    buckets = tf_wta.wta_buckets(codes[:, :256], 8, 4)
+    expected = references.wta_hash(tf.cast(x, tf.float32).numpy(), windows.numpy())
+    np.testing.assert_array_equal(codes.numpy(), expected)
+    np.testing.assert_array_equal(buckets.numpy(), references.wta_buckets(expected[:, :256], 8, 4))
+
+
 @pytest.mark.parametrize("dtype", [tf.float16, tf.bfloat16])
 def test_reduced_precision_inputs_hash_their_own_values(dtype):
     rng = np.random.default_rng(3)
@@ -90,7 +111,7 @@ def test_empty_batch_gives_empty_codes():
 
 
 def test_no_hashes_gives_no_codes():
-    codes = tf_wta.wta_hash(tf.ones([4, 10]), tf.zeros([0, 3], tf.int32))
+    codes = tf_wta.wta_hash(tf.ones([4, 10]), place(np.zeros([0, 3])))
     assert codes.shape == (4, 0)
 
 
