@@ -13,32 +13,16 @@
 #include <algorithm>
 #include <vector>
 
-#include "cc/kernels/input_checks.h"
-#include "cc/kernels/cpu_workers.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/register_types.h"
-#include "tensorflow/core/platform/threadpool.h"
+#include "cc/kernels/cpu_loops.h"
+#include "cc/kernels/op_kernel_common.h"
 
 namespace tensorflow {
 namespace wta {
-
-using CPUDevice = Eigen::ThreadPoolDevice;
-using GPUDevice = Eigen::GpuDevice;
-
 namespace {
-
 
 // Independent accumulators break the add dependency chain so the compiler
 // vectorises the loop without reassociating float math.
 constexpr int kLanes = 16;
-
-// The library is built for baseline x86-64 (SSE2); the hot loops get an
-// AVX + FMA clone as well, picked at load time where the CPU has it.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TF_WTA_HOT_LOOP __attribute__((target_clones("fma", "default")))
-#else
-#define TF_WTA_HOT_LOOP
-#endif
 
 template <typename T>
 TF_WTA_HOT_LOOP T Dot(const T* __restrict__ a, const T* __restrict__ b,
@@ -67,17 +51,6 @@ template <typename T>
 TF_WTA_HOT_LOOP void Axpy(T alpha, const T* __restrict__ v, T* __restrict__ y,
                           int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * v[i];
-}
-
-// Selected rows are scattered, so the hardware prefetcher only catches up
-// part way into each one; asking for the next row while working on this one
-// hides that latency (measured: ~1.2x on the forward pass).
-template <typename T>
-void PrefetchRow(const T* row, int64_t n) {
-  const char* bytes = reinterpret_cast<const char*>(row);
-  for (int64_t i = 0; i < n * static_cast<int64_t>(sizeof(T)); i += 64) {
-    __builtin_prefetch(bytes + i);
-  }
 }
 
 absl::Status AllocateGroups(OpKernelContext* ctx, int64_t num_groups,
@@ -337,20 +310,18 @@ absl::Status CheckInputs(const Tensor& x, const Tensor& weights,
   return absl::OkStatus();
 }
 
-// On the CPU: an error naming the first index outside [-1, N).
-absl::Status CheckIndexRange(const Tensor& indices, int64_t num_units) {
-  const auto matrix = indices.matrix<int32_t>();
-  for (int64_t b = 0; b < matrix.dimension(0); ++b) {
-    for (int64_t c = 0; c < matrix.dimension(1); ++c) {
-      const int32_t v = matrix(b, c);
-      if (v < -1 || v >= num_units) {
-        return errors::InvalidArgument("indices[", b, ", ", c, "] = ", v,
-                                       " is outside [-1, N) for weights with "
-                                       "N=", num_units, " rows");
-      }
-    }
+// On the CPU: an error naming the first index outside [-1, N) (the GPU
+// kernels treat such an index like -1).
+template <typename Device>
+absl::Status CheckIndexRange(OpKernelContext* ctx, const Tensor& indices,
+                             int64_t num_units) {
+  if constexpr (std::is_same<Device, CPUDevice>::value) {
+    return CheckInRange(WorkerPool(ctx), indices, "indices", -1, num_units, [=] {
+      return absl::StrCat("[-1, N) for weights with N=", num_units, " rows");
+    });
+  } else {
+    return absl::OkStatus();
   }
-  return absl::OkStatus();
 }
 
 template <typename Device, typename T>
@@ -372,9 +343,8 @@ class WtaHashedMatmulOp : public OpKernel {
                     "bias must have one entry per row of weights, got bias of "
                     "shape ", bias.shape().DebugString(), " and weights of "
                     "shape ", weights.shape().DebugString()));
-    if constexpr (std::is_same<Device, CPUDevice>::value) {
-      OP_REQUIRES_OK(ctx, CheckIndexRange(indices, weights.dim_size(0)));
-    }
+    OP_REQUIRES_OK(ctx,
+                   CheckIndexRange<Device>(ctx, indices, weights.dim_size(0)));
     Tensor* out = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, indices.shape(), &out));
     if (out->NumElements() == 0) return;
@@ -400,9 +370,8 @@ class WtaHashedMatmulGradOp : public OpKernel {
                     "grad_out must have the shape of indices, got grad_out of "
                     "shape ", grad_out.shape().DebugString(), " and indices of "
                     "shape ", indices.shape().DebugString()));
-    if constexpr (std::is_same<Device, CPUDevice>::value) {
-      OP_REQUIRES_OK(ctx, CheckIndexRange(indices, weights.dim_size(0)));
-    }
+    OP_REQUIRES_OK(ctx,
+                   CheckIndexRange<Device>(ctx, indices, weights.dim_size(0)));
     UnitGroups groups;
     OP_REQUIRES_OK(ctx, functor::GroupPairsByUnit<Device>()(
                             ctx, indices.matrix<int32_t>(),
@@ -441,10 +410,7 @@ TF_CALL_float(REGISTER_HASHED_MATMUL_CPU);
 TF_CALL_double(REGISTER_HASHED_MATMUL_CPU);
 
 #if GOOGLE_CUDA
-template <>
-absl::Status functor::GroupPairsByUnit<GPUDevice>::operator()(
-    OpKernelContext* ctx, TTypes<int32_t>::ConstMatrix indices,
-    int64_t num_units, UnitGroups* groups);
+extern template struct functor::GroupPairsByUnit<GPUDevice>;
 #define DECLARE_GPU_HASHED_MATMUL(T)                          \
   extern template struct functor::HashedMatmul<GPUDevice, T>; \
   extern template struct functor::HashedMatmulGrad<GPUDevice, T>;

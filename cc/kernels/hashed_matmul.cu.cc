@@ -11,22 +11,16 @@
 #if GOOGLE_CUDA
 #define EIGEN_USE_GPU
 
-#include <algorithm>
+#include "cc/kernels/hashed_matmul.h"
 
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_run_length_encode.cuh>
 #include <cub/device/device_scan.cuh>
 
-#include "cc/kernels/hashed_matmul.h"
-#include "tensorflow/core/framework/register_types.h"
-#include "cc/kernels/gpu_launch.h"
-#include "tensorflow/core/util/gpu_kernel_helper.h"
+#include "cc/kernels/gpu_kernel_common.h"
 
 namespace tensorflow {
 namespace wta {
-
-using GPUDevice = Eigen::GpuDevice;
-
 namespace {
 
 constexpr int kWarpSize = 32;
@@ -69,7 +63,7 @@ __global__ void GradXKernel(const T* __restrict__ weights,
                             const T* __restrict__ grad_out, int64_t batch,
                             int64_t num_candidates, int64_t dim,
                             int64_t num_units, T* __restrict__ grad_x) {
-  GRID_STRIDE_LOOP(i, batch * dim) {
+  for (const int64_t i : GpuGridRangeX<int64_t>(batch * dim)) {
     const int64_t b = i / dim;
     const int64_t d = i - b * dim;
     T sum = 0;
@@ -89,7 +83,7 @@ __global__ void SortKeysKernel(const int32_t* __restrict__ indices,
                                int64_t num_pairs, int64_t num_units,
                                uint32_t* __restrict__ keys,
                                int32_t* __restrict__ pairs) {
-  GRID_STRIDE_LOOP(p, num_pairs) {
+  for (const int64_t p : GpuGridRangeX<int64_t>(num_pairs)) {
     const int32_t unit = indices[p];
     keys[p] = (unit >= 0 && unit < num_units) ? static_cast<uint32_t>(unit)
                                               : static_cast<uint32_t>(num_units);
@@ -114,7 +108,7 @@ __global__ void GradRowsKernel(const T* __restrict__ x,
                                const int32_t* __restrict__ pairs,
                                int64_t num_groups, int64_t num_candidates,
                                int64_t dim, T* __restrict__ grad_weight_rows) {
-  GRID_STRIDE_LOOP(i, num_groups * dim) {
+  for (const int64_t i : GpuGridRangeX<int64_t>(num_groups * dim)) {
     const int64_t u = i / dim;
     const int64_t d = i - u * dim;
     T sum = 0;
@@ -132,18 +126,13 @@ __global__ void GradBiasKernel(const T* __restrict__ grad_out,
                                const int32_t* __restrict__ counts,
                                const int32_t* __restrict__ pairs,
                                int64_t num_groups, T* __restrict__ grad_bias) {
-  GRID_STRIDE_LOOP(u, num_groups) {
+  for (const int64_t u : GpuGridRangeX<int64_t>(num_groups)) {
     T sum = 0;
     for (int32_t k = starts[u]; k < starts[u] + counts[u]; ++k) {
       sum += grad_out[pairs[k]];
     }
     grad_bias[u] = sum;
   }
-}
-
-absl::Status CudaStatus(cudaError_t error, const char* what) {
-  if (error == cudaSuccess) return absl::OkStatus();
-  return errors::Internal(what, " failed: ", cudaGetErrorString(error));
 }
 
 absl::Status AllocateInt32(OpKernelContext* ctx, int64_t size, Tensor* out) {
@@ -165,7 +154,7 @@ absl::Status GroupPairsByUnit<GPUDevice>::operator()(
   TF_RETURN_IF_ERROR(AllocateInt32(ctx, num_pairs, &groups->pairs));
   if (num_pairs == 0) return AllocateInt32(ctx, 0, &groups->units);
 
-  Tensor keys, sorted_keys, unsorted_pairs, unique, scalars, scratch;
+  Tensor keys, sorted_keys, unsorted_pairs, unique, scalars;
   TF_RETURN_IF_ERROR(AllocateInt32(ctx, num_pairs, &keys));
   TF_RETURN_IF_ERROR(AllocateInt32(ctx, num_pairs, &sorted_keys));
   TF_RETURN_IF_ERROR(AllocateInt32(ctx, num_pairs, &unsorted_pairs));
@@ -182,52 +171,37 @@ absl::Status GroupPairsByUnit<GPUDevice>::operator()(
   int end_bit = 1;  // enough bits for keys up to the sentinel num_units
   while (end_bit < 32 && (int64_t{1} << end_bit) <= num_units) ++end_bit;
 
-  TF_RETURN_IF_ERROR(GpuLaunchKernel(
-      SortKeysKernel, BlocksFor(num_pairs), kThreadsPerBlock, 0, stream,
-      indices.data(), num_pairs, num_units, as_keys(keys),
-      unsorted_pairs.flat<int32_t>().data()));
+  TF_RETURN_IF_ERROR(LaunchGridStride(ctx, num_pairs, SortKeysKernel,
+                                      indices.data(), num_pairs, num_units,
+                                      as_keys(keys),
+                                      unsorted_pairs.flat<int32_t>().data()));
   // Entries of counts past the last run stay 0, so the scan over all of it
   // is harmless.
   TF_RETURN_IF_ERROR(CudaStatus(
       cudaMemsetAsync(counts, 0, num_pairs * sizeof(int32_t), stream),
       "cudaMemsetAsync"));
 
-  size_t sort_bytes = 0, encode_bytes = 0, scan_bytes = 0;
-  TF_RETURN_IF_ERROR(CudaStatus(
-      cub::DeviceRadixSort::SortPairs(
-          nullptr, sort_bytes, as_keys(keys), as_keys(sorted_keys),
-          unsorted_pairs.flat<int32_t>().data(), pairs, items, 0, end_bit,
-          stream),
-      "cub::DeviceRadixSort::SortPairs"));
-  TF_RETURN_IF_ERROR(CudaStatus(
-      cub::DeviceRunLengthEncode::Encode(nullptr, encode_bytes,
-                                         as_keys(sorted_keys), as_keys(unique),
-                                         counts, num_runs, items, stream),
-      "cub::DeviceRunLengthEncode::Encode"));
-  TF_RETURN_IF_ERROR(CudaStatus(
-      cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, counts, starts, items,
-                                    stream),
-      "cub::DeviceScan::ExclusiveSum"));
-  const size_t scratch_bytes = std::max({sort_bytes, encode_bytes, scan_bytes});
-  TF_RETURN_IF_ERROR(ctx->allocate_temp(
-      DT_INT8, TensorShape({static_cast<int64_t>(scratch_bytes)}), &scratch));
-  void* scratch_data = scratch.flat<int8_t>().data();
-
-  TF_RETURN_IF_ERROR(CudaStatus(
-      cub::DeviceRadixSort::SortPairs(
-          scratch_data, sort_bytes, as_keys(keys), as_keys(sorted_keys),
-          unsorted_pairs.flat<int32_t>().data(), pairs, items, 0, end_bit,
-          stream),
-      "cub::DeviceRadixSort::SortPairs"));
-  TF_RETURN_IF_ERROR(CudaStatus(
-      cub::DeviceRunLengthEncode::Encode(scratch_data, encode_bytes,
-                                         as_keys(sorted_keys), as_keys(unique),
-                                         counts, num_runs, items, stream),
-      "cub::DeviceRunLengthEncode::Encode"));
-  TF_RETURN_IF_ERROR(CudaStatus(
-      cub::DeviceScan::ExclusiveSum(scratch_data, scan_bytes, counts, starts,
-                                    items, stream),
-      "cub::DeviceScan::ExclusiveSum"));
+  TF_RETURN_IF_ERROR(RunCub(
+      ctx, "cub::DeviceRadixSort::SortPairs",
+      [&](void* scratch, size_t& scratch_bytes) {
+        return cub::DeviceRadixSort::SortPairs(
+            scratch, scratch_bytes, as_keys(keys), as_keys(sorted_keys),
+            unsorted_pairs.flat<int32_t>().data(), pairs, items, 0, end_bit,
+            stream);
+      }));
+  TF_RETURN_IF_ERROR(RunCub(
+      ctx, "cub::DeviceRunLengthEncode::Encode",
+      [&](void* scratch, size_t& scratch_bytes) {
+        return cub::DeviceRunLengthEncode::Encode(
+            scratch, scratch_bytes, as_keys(sorted_keys), as_keys(unique),
+            counts, num_runs, items, stream);
+      }));
+  TF_RETURN_IF_ERROR(RunCub(
+      ctx, "cub::DeviceScan::ExclusiveSum",
+      [&](void* scratch, size_t& scratch_bytes) {
+        return cub::DeviceScan::ExclusiveSum(scratch, scratch_bytes, counts,
+                                             starts, items, stream);
+      }));
   TF_RETURN_IF_ERROR(GpuLaunchKernel(CountUnitsKernel, 1, 1, 0, stream,
                                      as_keys(unique), num_units, num_runs));
 
@@ -255,14 +229,12 @@ struct HashedMatmul<GPUDevice, T> {
                   typename TTypes<T>::ConstVec bias,
                   typename TTypes<T>::Matrix out) {
     const int64_t num_pairs = out.size();
-    if (num_pairs == 0) return;
-    OP_REQUIRES_OK(
-        ctx, GpuLaunchKernel(HashedMatmulKernel<T>,
-                             BlocksFor(num_pairs * kWarpSize), kThreadsPerBlock,
-                             0, ctx->eigen_gpu_device().stream(), x.data(),
-                             weights.data(), indices.data(), bias.data(),
-                             num_pairs, indices.dimension(1), x.dimension(1),
-                             weights.dimension(0), out.data()));
+    OP_REQUIRES_OK(ctx, LaunchGridStride(ctx, num_pairs * kWarpSize,
+                                         HashedMatmulKernel<T>, x.data(),
+                                         weights.data(), indices.data(),
+                                         bias.data(), num_pairs,
+                                         indices.dimension(1), x.dimension(1),
+                                         weights.dimension(0), out.data()));
   }
 };
 
@@ -275,35 +247,25 @@ struct HashedMatmulGrad<GPUDevice, T> {
                   const UnitGroups& groups, typename TTypes<T>::Matrix grad_x,
                   typename TTypes<T>::Matrix grad_weight_rows,
                   typename TTypes<T>::Vec grad_bias_rows) {
-    const cudaStream_t stream = ctx->eigen_gpu_device().stream();
     const int64_t dim = x.dimension(1);
     const int64_t num_candidates = indices.dimension(1);
     const int64_t num_groups = groups.units.NumElements();
-    if (grad_x.size() > 0) {
-      OP_REQUIRES_OK(ctx, GpuLaunchKernel(
-                              GradXKernel<T>, BlocksFor(grad_x.size()),
-                              kThreadsPerBlock, 0, stream, weights.data(),
-                              indices.data(), grad_out.data(), x.dimension(0),
-                              num_candidates, dim, weights.dimension(0),
-                              grad_x.data()));
-    }
-    if (num_groups == 0) return;
+    OP_REQUIRES_OK(ctx, LaunchGridStride(ctx, grad_x.size(), GradXKernel<T>,
+                                         weights.data(), indices.data(),
+                                         grad_out.data(), x.dimension(0),
+                                         num_candidates, dim,
+                                         weights.dimension(0), grad_x.data()));
     const int32_t* starts = groups.starts.flat<int32_t>().data();
     const int32_t* counts = groups.counts.flat<int32_t>().data();
     const int32_t* pairs = groups.pairs.flat<int32_t>().data();
-    if (grad_weight_rows.size() > 0) {
-      OP_REQUIRES_OK(ctx, GpuLaunchKernel(
-                              GradRowsKernel<T>,
-                              BlocksFor(grad_weight_rows.size()),
-                              kThreadsPerBlock, 0, stream, x.data(),
-                              grad_out.data(), starts, counts, pairs,
-                              num_groups, num_candidates, dim,
-                              grad_weight_rows.data()));
-    }
-    OP_REQUIRES_OK(ctx, GpuLaunchKernel(GradBiasKernel<T>, BlocksFor(num_groups),
-                                        kThreadsPerBlock, 0, stream,
-                                        grad_out.data(), starts, counts, pairs,
-                                        num_groups, grad_bias_rows.data()));
+    OP_REQUIRES_OK(ctx, LaunchGridStride(ctx, grad_weight_rows.size(),
+                                         GradRowsKernel<T>, x.data(),
+                                         grad_out.data(), starts, counts, pairs,
+                                         num_groups, num_candidates, dim,
+                                         grad_weight_rows.data()));
+    OP_REQUIRES_OK(ctx, LaunchGridStride(ctx, num_groups, GradBiasKernel<T>,
+                                         grad_out.data(), starts, counts, pairs,
+                                         num_groups, grad_bias_rows.data()));
   }
 };
 
@@ -312,6 +274,7 @@ struct HashedMatmulGrad<GPUDevice, T> {
   template struct HashedMatmulGrad<GPUDevice, T>;
 TF_CALL_float(DEFINE_GPU_HASHED_MATMUL);
 TF_CALL_double(DEFINE_GPU_HASHED_MATMUL);
+template struct GroupPairsByUnit<GPUDevice>;
 
 }  // namespace functor
 }  // namespace wta

@@ -3,13 +3,18 @@
 #ifndef TF_WTA_CC_KERNELS_INPUT_CHECKS_H_
 #define TF_WTA_CC_KERNELS_INPUT_CHECKS_H_
 
+#include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
 #include "tensorflow/core/framework/tensor_types.h"
 #include "tensorflow/core/platform/errors.h"
+#include "tensorflow/core/platform/threadpool.h"
 
 namespace tensorflow {
 namespace wta {
@@ -44,21 +49,82 @@ inline absl::Status NumBuckets(int64_t window_size, int64_t codes_per_table,
   return absl::OkStatus();
 }
 
-// First (row, column) of `matrix` whose value is outside [0, limit), or
-// false when there is none.
-inline bool FindOutOfRange(TTypes<int32_t>::ConstMatrix matrix, int64_t limit,
-                           int64_t* row, int64_t* col) {
-  for (int64_t r = 0; r < matrix.dimension(0); ++r) {
-    for (int64_t c = 0; c < matrix.dimension(1); ++c) {
-      const int32_t v = matrix(r, c);
-      if (v < 0 || v >= limit) {
-        *row = r;
-        *col = c;
-        return true;
+// Lowers *first to value when smaller: parallel shards each report their
+// first bad element and the smallest position wins, so errors are
+// deterministic.
+inline void AtomicMin(std::atomic<int64_t>* first, int64_t value) {
+  int64_t current = first->load();
+  while (value < current && !first->compare_exchange_weak(current, value)) {
+  }
+}
+
+// Flat position of the first of data[0, size) outside [lo, hi), or -1.
+inline int64_t FirstOutOfRange(thread::ThreadPool* pool, const int32_t* data,
+                               int64_t size, int64_t lo, int64_t hi) {
+  std::atomic<int64_t> first(size);
+  pool->ParallelFor(size, 2, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      if (data[i] < lo || data[i] >= hi) {
+        AtomicMin(&first, i);
+        return;
       }
     }
+  });
+  return first.load() == size ? -1 : first.load();
+}
+
+// OK when every value of the int32 tensor `values` is in [lo, hi);
+// otherwise "<name>[i, j] = v is outside <expected()>" for the first value
+// (in row-major order) that is not. `expected` is only called on error.
+template <typename Describe>
+absl::Status CheckInRange(thread::ThreadPool* pool, const Tensor& values,
+                          const char* name, int64_t lo, int64_t hi,
+                          Describe expected) {
+  int64_t flat = FirstOutOfRange(pool, values.flat<int32_t>().data(),
+                                 values.NumElements(), lo, hi);
+  if (flat < 0) return absl::OkStatus();
+  const int32_t value = values.flat<int32_t>()(flat);
+  std::vector<int64_t> position(values.dims());
+  for (int d = values.dims() - 1; d >= 0; --d) {
+    position[d] = flat % values.dim_size(d);
+    flat /= values.dim_size(d);
   }
-  return false;
+  return errors::InvalidArgument(name, "[", absl::StrJoin(position, ", "),
+                                 "] = ", value, " is outside ", expected());
+}
+
+// CheckInRange's description of [0, bound): "[0, <bound_name>=<bound>)".
+inline auto UpTo(const char* bound_name, int64_t bound) {
+  return [=] { return absl::StrCat("[0, ", bound_name, "=", bound, ")"); };
+}
+
+// Checks shared by the hash kernels: x [B, D] with D in [1, 2**31) and
+// windows [M, K] with K >= 1.
+inline absl::Status CheckHashInputs(const Tensor& x, const Tensor& windows) {
+  TF_RETURN_IF_ERROR(CheckMatrix(x, "x"));
+  TF_RETURN_IF_ERROR(CheckMatrix(windows, "windows"));
+  if (windows.dim_size(1) < 1) {
+    return errors::InvalidArgument(
+        "windows must have at least one column (window_size >= 1), got shape ",
+        windows.shape().DebugString());
+  }
+  if (x.dim_size(1) < 1) {
+    return errors::InvalidArgument("x must have at least one column, got shape ",
+                                   x.shape().DebugString());
+  }
+  if (x.dim_size(1) > INT32_MAX) {
+    return errors::InvalidArgument("x has ", x.dim_size(1), " columns; windows "
+                                   "are int32, so at most 2**31 - 1 fit");
+  }
+  return absl::OkStatus();
+}
+
+// On the CPU: an error naming the first window entry outside [0, D).
+inline absl::Status CheckWindowsInRange(thread::ThreadPool* pool,
+                                        const Tensor& x, const Tensor& windows) {
+  return CheckInRange(pool, windows, "windows", 0, x.dim_size(1), [&] {
+    return absl::StrCat("[0, D) for x of shape ", x.shape().DebugString());
+  });
 }
 
 }  // namespace wta

@@ -15,30 +15,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <initializer_list>
 #include <memory>
 #include <vector>
 
-#include "cc/kernels/cpu_workers.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/register_types.h"
+#include "cc/kernels/cpu_loops.h"
+#include "cc/kernels/op_kernel_common.h"
 #include "tensorflow/core/framework/resource_mgr.h"
 #include "tensorflow/core/framework/resource_var.h"
-#include "tensorflow/core/platform/threadpool.h"
 
 namespace tensorflow {
 namespace wta {
-
-using CPUDevice = Eigen::ThreadPoolDevice;
-using GPUDevice = Eigen::GpuDevice;
-
 namespace {
-
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TF_WTA_HOT_LOOP __attribute__((target_clones("fma", "default")))
-#else
-#define TF_WTA_HOT_LOOP
-#endif
 
 // y -= alpha * g
 template <typename T>
@@ -60,14 +49,6 @@ TF_WTA_HOT_LOOP void AdamRow(T alpha, T beta_1, T beta_2, T epsilon,
     m[i] = m_i;
     v[i] = v_i;
     var[i] -= alpha * m_i / (std::sqrt(v_i) + epsilon);
-  }
-}
-
-template <typename T>
-void PrefetchRowForWrite(const T* row, int64_t n) {
-  const char* bytes = reinterpret_cast<const char*>(row);
-  for (int64_t i = 0; i < n * static_cast<int64_t>(sizeof(T)); i += 64) {
-    __builtin_prefetch(bytes + i, 1);
   }
 }
 
@@ -102,7 +83,9 @@ struct SparseApplySgd<CPUDevice, T> {
     WorkerPool(ctx)->ParallelFor(
         num_rows, 3 * dim * sizeof(T), [&](int64_t begin, int64_t end) {
           for (int64_t u = begin; u < end; ++u) {
-            if (u + 1 < end) PrefetchRowForWrite(&var(row_ids(u + 1), 0), dim);
+            if (u + 1 < end) {
+              PrefetchRow<Access::kWrite>(&var(row_ids(u + 1), 0), dim);
+            }
             SubScaled(learning_rate, &rows(u, 0), &var(row_ids(u), 0), dim);
           }
         });
@@ -124,9 +107,9 @@ struct SparseApplyAdam<CPUDevice, T> {
           for (int64_t u = begin; u < end; ++u) {
             if (u + 1 < end) {
               const int64_t next = row_ids(u + 1);
-              PrefetchRowForWrite(&var(next, 0), dim);
-              PrefetchRowForWrite(&m(next, 0), dim);
-              PrefetchRowForWrite(&v(next, 0), dim);
+              PrefetchRow<Access::kWrite>(&var(next, 0), dim);
+              PrefetchRow<Access::kWrite>(&m(next, 0), dim);
+              PrefetchRow<Access::kWrite>(&v(next, 0), dim);
             }
             const int64_t row = row_ids(u);
             AdamRow(alpha, beta_1, beta_2, epsilon, &rows(u, 0), &m(row, 0),
@@ -145,11 +128,13 @@ namespace {
 // same variables cannot deadlock), and unlocks them when destroyed.
 class LockedVariables {
  public:
-  absl::Status Lock(OpKernelContext* ctx, const std::vector<int>& inputs) {
-    for (int input : inputs) {
+  absl::Status Lock(OpKernelContext* ctx,
+                    std::initializer_list<const char*> inputs) {
+    for (const char* input : inputs) {
+      ResourceHandle handle;
+      TF_RETURN_IF_ERROR(HandleFromInput(ctx, input, &handle));
       core::RefCountPtr<Var> var;
-      TF_RETURN_IF_ERROR(
-          LookupResource(ctx, HandleFromInput(ctx, input), &var));
+      TF_RETURN_IF_ERROR(LookupResource(ctx, handle, &var));
       vars_.push_back(std::move(var));
     }
     std::vector<mutex*> mutexes;
@@ -161,7 +146,7 @@ class LockedVariables {
     }
     return absl::OkStatus();
   }
-  Var* var(int i) { return vars_[i].get(); }
+  Var* var(int i) { return vars_[i].get(); }  // in the order of `inputs`
 
  private:
   std::vector<core::RefCountPtr<Var>> vars_;
@@ -208,10 +193,17 @@ absl::Status TensorToUpdate(OpKernelContext* ctx, Var* var, const char* name,
   return absl::OkStatus();
 }
 
-absl::Status CheckScalar(const Tensor& tensor, const char* name) {
-  if (TensorShapeUtils::IsScalar(tensor.shape())) return absl::OkStatus();
-  return errors::InvalidArgument(name, " must be a scalar, got shape ",
-                                 tensor.shape().DebugString());
+// *value = the scalar input `name`, or an error when it is not a scalar.
+template <typename T>
+absl::Status ScalarInput(OpKernelContext* ctx, const char* name, T* value) {
+  const Tensor* tensor;
+  TF_RETURN_IF_ERROR(ctx->input(name, &tensor));
+  if (!TensorShapeUtils::IsScalar(tensor->shape())) {
+    return errors::InvalidArgument(name, " must be a scalar, got shape ",
+                                   tensor->shape().DebugString());
+  }
+  *value = tensor->scalar<T>()();
+  return absl::OkStatus();
 }
 
 // rows [U, ...var.shape[1:]] and row_ids [U] against a variable of shape
@@ -242,36 +234,34 @@ absl::Status CheckRows(const TensorShape& var_shape, const Tensor& rows,
   return absl::OkStatus();
 }
 
-// On the CPU: an error naming the first id outside [0, N) or repeated.
-absl::Status CheckRowIdValues(const Tensor& row_ids, int64_t num_rows) {
-  const auto ids = row_ids.vec<int32_t>();
-  bool ascending = true;
-  for (int64_t u = 0; u < ids.size(); ++u) {
-    if (ids(u) < 0 || ids(u) >= num_rows) {
-      return errors::InvalidArgument("row_ids[", u, "] = ", ids(u),
-                                     " is outside [0, N) for var with N=",
-                                     num_rows, " rows");
-    }
-    ascending = ascending && (u == 0 || ids(u - 1) < ids(u));
-  }
-  if (ascending) return absl::OkStatus();  // the gradient ops' order
-  std::vector<int32_t> sorted(ids.data(), ids.data() + ids.size());
-  std::sort(sorted.begin(), sorted.end());
-  const auto repeated = std::adjacent_find(sorted.begin(), sorted.end());
-  if (repeated != sorted.end()) {
-    return errors::InvalidArgument(
-        "row_ids must be distinct (sum the rows of a repeated id first), got ",
-        *repeated, " more than once");
-  }
-  return absl::OkStatus();
-}
-
+// On the CPU: an error naming the first id outside [0, N) or repeated (the
+// GPU kernels skip an id outside).
 template <typename Device>
-absl::Status CheckRowIdsOnDevice(const Tensor& row_ids, int64_t num_rows) {
-  if constexpr (std::is_same<Device, CPUDevice>::value) {
-    return CheckRowIdValues(row_ids, num_rows);
+absl::Status CheckRowIds(OpKernelContext* ctx, const Tensor& row_ids,
+                         int64_t num_rows) {
+  if constexpr (!std::is_same<Device, CPUDevice>::value) {
+    return absl::OkStatus();
+  } else {
+    TF_RETURN_IF_ERROR(
+        CheckInRange(WorkerPool(ctx), row_ids, "row_ids", 0, num_rows, [=] {
+          return absl::StrCat("[0, N) for var with N=", num_rows, " rows");
+        }));
+    const int32_t* first = row_ids.vec<int32_t>().data();
+    const int32_t* last = first + row_ids.NumElements();
+    if (std::adjacent_find(first, last, std::greater_equal<int32_t>()) ==
+        last) {
+      return absl::OkStatus();  // ascending: the gradient ops' order
+    }
+    std::vector<int32_t> sorted(first, last);
+    std::sort(sorted.begin(), sorted.end());
+    const auto repeated = std::adjacent_find(sorted.begin(), sorted.end());
+    if (repeated != sorted.end()) {
+      return errors::InvalidArgument(
+          "row_ids must be distinct (sum the rows of a repeated id first), "
+          "got ", *repeated, " more than once");
+    }
+    return absl::OkStatus();
   }
-  return absl::OkStatus();  // GPU: ids outside [0, N) are skipped
 }
 
 template <typename Device, typename T>
@@ -280,21 +270,23 @@ class WtaSparseApplySgdOp : public OpKernel {
   explicit WtaSparseApplySgdOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
 
   void Compute(OpKernelContext* ctx) override {
-    const Tensor& learning_rate = ctx->input(1);
-    const Tensor& rows = ctx->input(2);
-    const Tensor& row_ids = ctx->input(3);
-    OP_REQUIRES_OK(ctx, CheckScalar(learning_rate, "learning_rate"));
+    T learning_rate;
+    OP_REQUIRES_OK(ctx, ScalarInput(ctx, "learning_rate", &learning_rate));
+    const Tensor* rows;
+    const Tensor* row_ids;
+    OP_REQUIRES_OK(ctx, ctx->input("rows", &rows));
+    OP_REQUIRES_OK(ctx, ctx->input("row_ids", &row_ids));
     LockedVariables locked;
-    OP_REQUIRES_OK(ctx, locked.Lock(ctx, {0}));
+    OP_REQUIRES_OK(ctx, locked.Lock(ctx, {"var"}));
     Tensor var;
     OP_REQUIRES_OK(ctx,
                    TensorToUpdate<Device, T>(ctx, locked.var(0), "var", &var));
-    OP_REQUIRES_OK(ctx, CheckRows(var.shape(), rows, row_ids));
-    OP_REQUIRES_OK(ctx, CheckRowIdsOnDevice<Device>(row_ids, var.dim_size(0)));
-    if (rows.NumElements() == 0) return;
+    OP_REQUIRES_OK(ctx, CheckRows(var.shape(), *rows, *row_ids));
+    OP_REQUIRES_OK(ctx, CheckRowIds<Device>(ctx, *row_ids, var.dim_size(0)));
+    if (rows->NumElements() == 0) return;
     functor::SparseApplySgd<Device, T>()(
-        ctx, var.flat_outer_dims<T>(), learning_rate.scalar<T>()(),
-        rows.flat_outer_dims<T>(), row_ids.vec<int32_t>());
+        ctx, var.flat_outer_dims<T>(), learning_rate,
+        rows->flat_outer_dims<T>(), row_ids->vec<int32_t>());
   }
 };
 
@@ -304,15 +296,17 @@ class WtaSparseApplyAdamOp : public OpKernel {
   explicit WtaSparseApplyAdamOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
 
   void Compute(OpKernelContext* ctx) override {
-    static constexpr const char* kScalars[] = {"alpha", "beta_1", "beta_2",
-                                               "epsilon"};
-    for (int i = 0; i < 4; ++i) {
-      OP_REQUIRES_OK(ctx, CheckScalar(ctx->input(3 + i), kScalars[i]));
-    }
-    const Tensor& rows = ctx->input(7);
-    const Tensor& row_ids = ctx->input(8);
+    T alpha, beta_1, beta_2, epsilon;
+    OP_REQUIRES_OK(ctx, ScalarInput(ctx, "alpha", &alpha));
+    OP_REQUIRES_OK(ctx, ScalarInput(ctx, "beta_1", &beta_1));
+    OP_REQUIRES_OK(ctx, ScalarInput(ctx, "beta_2", &beta_2));
+    OP_REQUIRES_OK(ctx, ScalarInput(ctx, "epsilon", &epsilon));
+    const Tensor* rows;
+    const Tensor* row_ids;
+    OP_REQUIRES_OK(ctx, ctx->input("rows", &rows));
+    OP_REQUIRES_OK(ctx, ctx->input("row_ids", &row_ids));
     LockedVariables locked;
-    OP_REQUIRES_OK(ctx, locked.Lock(ctx, {0, 1, 2}));
+    OP_REQUIRES_OK(ctx, locked.Lock(ctx, {"var", "m", "v"}));
     OP_REQUIRES(ctx, locked.var(0) != locked.var(1) &&
                          locked.var(0) != locked.var(2) &&
                          locked.var(1) != locked.var(2),
@@ -329,15 +323,13 @@ class WtaSparseApplyAdamOp : public OpKernel {
                     var.shape().DebugString(), ", m of shape ",
                     m.shape().DebugString(), " and v of shape ",
                     v.shape().DebugString()));
-    OP_REQUIRES_OK(ctx, CheckRows(var.shape(), rows, row_ids));
-    OP_REQUIRES_OK(ctx, CheckRowIdsOnDevice<Device>(row_ids, var.dim_size(0)));
-    if (rows.NumElements() == 0) return;
+    OP_REQUIRES_OK(ctx, CheckRows(var.shape(), *rows, *row_ids));
+    OP_REQUIRES_OK(ctx, CheckRowIds<Device>(ctx, *row_ids, var.dim_size(0)));
+    if (rows->NumElements() == 0) return;
     functor::SparseApplyAdam<Device, T>()(
         ctx, var.flat_outer_dims<T>(), m.flat_outer_dims<T>(),
-        v.flat_outer_dims<T>(), ctx->input(3).scalar<T>()(),
-        ctx->input(4).scalar<T>()(), ctx->input(5).scalar<T>()(),
-        ctx->input(6).scalar<T>()(), rows.flat_outer_dims<T>(),
-        row_ids.vec<int32_t>());
+        v.flat_outer_dims<T>(), alpha, beta_1, beta_2, epsilon,
+        rows->flat_outer_dims<T>(), row_ids->vec<int32_t>());
   }
 };
 

@@ -7,15 +7,11 @@
 #define EIGEN_USE_GPU
 
 #include "cc/kernels/sparse_apply.h"
-#include "tensorflow/core/framework/register_types.h"
-#include "cc/kernels/gpu_launch.h"
-#include "tensorflow/core/util/gpu_kernel_helper.h"
+
+#include "cc/kernels/gpu_kernel_common.h"
 
 namespace tensorflow {
 namespace wta {
-
-using GPUDevice = Eigen::GpuDevice;
-
 namespace {
 
 template <typename T>
@@ -23,7 +19,7 @@ __global__ void SgdKernel(T* __restrict__ var, T learning_rate,
                           const T* __restrict__ rows,
                           const int32_t* __restrict__ row_ids, int64_t total,
                           int64_t dim, int64_t num_var_rows) {
-  GRID_STRIDE_LOOP(i, total) {
+  for (const int64_t i : GpuGridRangeX<int64_t>(total)) {
     const int32_t row = row_ids[i / dim];
     if (row < 0 || row >= num_var_rows) continue;
     var[row * dim + i % dim] -= learning_rate * rows[i];
@@ -36,7 +32,7 @@ __global__ void AdamKernel(T* __restrict__ var, T* __restrict__ m,
                            T epsilon, const T* __restrict__ rows,
                            const int32_t* __restrict__ row_ids, int64_t total,
                            int64_t dim, int64_t num_var_rows) {
-  GRID_STRIDE_LOOP(i, total) {
+  for (const int64_t i : GpuGridRangeX<int64_t>(total)) {
     const int32_t row = row_ids[i / dim];
     if (row < 0 || row >= num_var_rows) continue;
     const int64_t at = row * dim + i % dim;
@@ -68,12 +64,10 @@ struct SparseApplySgd<GPUDevice, T> {
                   T learning_rate, typename TTypes<T>::ConstMatrix rows,
                   TTypes<int32_t>::ConstVec row_ids) {
     const int64_t total = rows.size();
-    OP_REQUIRES_OK(
-        ctx, GpuLaunchKernel(SgdKernel<T>, BlocksFor(total), kThreadsPerBlock,
-                             0, ctx->eigen_device<GPUDevice>().stream(),
-                             var.data(), learning_rate, rows.data(),
-                             row_ids.data(), total, var.dimension(1),
-                             var.dimension(0)));
+    OP_REQUIRES_OK(ctx, LaunchGridStride(ctx, total, SgdKernel<T>, var.data(),
+                                         learning_rate, rows.data(),
+                                         row_ids.data(), total,
+                                         var.dimension(1), var.dimension(0)));
   }
 };
 
@@ -85,12 +79,11 @@ struct SparseApplyAdam<GPUDevice, T> {
                   typename TTypes<T>::ConstMatrix rows,
                   TTypes<int32_t>::ConstVec row_ids) {
     const int64_t total = rows.size();
-    OP_REQUIRES_OK(
-        ctx, GpuLaunchKernel(AdamKernel<T>, BlocksFor(total), kThreadsPerBlock,
-                             0, ctx->eigen_device<GPUDevice>().stream(),
-                             var.data(), m.data(), v.data(), alpha, beta_1,
-                             beta_2, epsilon, rows.data(), row_ids.data(),
-                             total, var.dimension(1), var.dimension(0)));
+    OP_REQUIRES_OK(ctx, LaunchGridStride(ctx, total, AdamKernel<T>, var.data(),
+                                         m.data(), v.data(), alpha, beta_1,
+                                         beta_2, epsilon, rows.data(),
+                                         row_ids.data(), total,
+                                         var.dimension(1), var.dimension(0)));
   }
 };
 

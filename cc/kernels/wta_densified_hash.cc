@@ -7,18 +7,10 @@
 #include <type_traits>
 #include <vector>
 
-#include "cc/kernels/cpu_workers.h"
-#include "cc/kernels/input_checks.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/register_types.h"
-#include "tensorflow/core/platform/threadpool.h"
+#include "cc/kernels/op_kernel_common.h"
 
 namespace tensorflow {
 namespace wta {
-
-using CPUDevice = Eigen::ThreadPoolDevice;
-using GPUDevice = Eigen::GpuDevice;
-
 namespace {
 
 // Raw codes of one row (kEmptyWindow where a window is empty); returns how
@@ -30,16 +22,8 @@ int64_t RawCodes(KeyOf key_of, TTypes<int32_t>::ConstMatrix windows,
   const int64_t window_size = windows.dimension(1);
   int64_t non_empty = 0;
   for (int64_t m = 0; m < num_hashes; ++m) {
-    const int32_t* window = &windows(m, 0);
-    int32_t best = kNeverWinsKey;
-    int32_t code = kEmptyWindow;
-    for (int64_t k = 0; k < window_size; ++k) {
-      const int32_t key = key_of(window[k]);
-      if (key > best) {
-        best = key;
-        code = static_cast<int32_t>(k);
-      }
-    }
+    const int32_t code =
+        WindowArgmax(&windows(m, 0), window_size, kEmptyWindow, key_of);
     raw[m] = code;
     non_empty += code != kEmptyWindow;
   }
@@ -119,32 +103,13 @@ class WtaDensifiedHashOp : public OpKernel {
   void Compute(OpKernelContext* ctx) override {
     const Tensor& x = ctx->input(0);
     const Tensor& windows = ctx->input(1);
-    OP_REQUIRES_OK(ctx, CheckMatrix(x, "x"));
-    OP_REQUIRES_OK(ctx, CheckMatrix(windows, "windows"));
-    const int64_t dim = x.dim_size(1);
-    OP_REQUIRES(ctx, windows.dim_size(1) >= 1,
-                errors::InvalidArgument(
-                    "windows must have at least one column (window_size >= "
-                    "1), got shape ", windows.shape().DebugString()));
-    OP_REQUIRES(ctx, dim >= 1,
-                errors::InvalidArgument("x must have at least one column, got "
-                                        "shape ", x.shape().DebugString()));
-    OP_REQUIRES(ctx, dim <= INT32_MAX,
-                errors::InvalidArgument("x has ", dim, " columns; windows are "
-                                        "int32, so at most 2**31 - 1 fit"));
+    OP_REQUIRES_OK(ctx, CheckHashInputs(x, windows));
     // Probes index windows with a uint32 hash modulo M.
     OP_REQUIRES(ctx, windows.dim_size(0) <= INT32_MAX,
                 errors::InvalidArgument("windows has ", windows.dim_size(0),
                                         " rows; at most 2**31 - 1 are supported"));
     if constexpr (std::is_same<Device, CPUDevice>::value) {
-      int64_t row, col;
-      OP_REQUIRES(ctx,
-                  !FindOutOfRange(windows.matrix<int32_t>(), dim, &row, &col),
-                  errors::InvalidArgument(
-                      "windows[", row, ", ", col, "] = ",
-                      windows.matrix<int32_t>()(row, col),
-                      " is outside [0, D) for x of shape ",
-                      x.shape().DebugString()));
+      OP_REQUIRES_OK(ctx, CheckWindowsInRange(WorkerPool(ctx), x, windows));
     }
     Tensor* codes = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(
@@ -168,22 +133,16 @@ class WtaDensifiedHashOp : public OpKernel {
 
 #define REGISTER_WTA_DENSIFIED_HASH_CPU(T) \
   REGISTER_WTA_DENSIFIED_HASH(DEVICE_CPU, CPUDevice, T)
-TF_CALL_float(REGISTER_WTA_DENSIFIED_HASH_CPU);
-TF_CALL_half(REGISTER_WTA_DENSIFIED_HASH_CPU);
-TF_CALL_bfloat16(REGISTER_WTA_DENSIFIED_HASH_CPU);
+TF_WTA_CALL_HASH_TYPES(REGISTER_WTA_DENSIFIED_HASH_CPU);
 
 #if GOOGLE_CUDA
 #define DECLARE_GPU_WTA_DENSIFIED_HASH(T) \
   extern template struct functor::WtaDensifiedHash<GPUDevice, T>;
-TF_CALL_float(DECLARE_GPU_WTA_DENSIFIED_HASH);
-TF_CALL_half(DECLARE_GPU_WTA_DENSIFIED_HASH);
-TF_CALL_bfloat16(DECLARE_GPU_WTA_DENSIFIED_HASH);
+TF_WTA_CALL_HASH_TYPES(DECLARE_GPU_WTA_DENSIFIED_HASH);
 
 #define REGISTER_WTA_DENSIFIED_HASH_GPU(T) \
   REGISTER_WTA_DENSIFIED_HASH(DEVICE_GPU, GPUDevice, T)
-TF_CALL_float(REGISTER_WTA_DENSIFIED_HASH_GPU);
-TF_CALL_half(REGISTER_WTA_DENSIFIED_HASH_GPU);
-TF_CALL_bfloat16(REGISTER_WTA_DENSIFIED_HASH_GPU);
+TF_WTA_CALL_HASH_TYPES(REGISTER_WTA_DENSIFIED_HASH_GPU);
 #endif  // GOOGLE_CUDA
 
 }  // namespace wta

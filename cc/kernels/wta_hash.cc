@@ -12,24 +12,15 @@
 #define TF_WTA_AVX2_KEYS 1
 #endif
 
-#include "cc/kernels/input_checks.h"
-#include "cc/kernels/cpu_workers.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/register_types.h"
-#include "tensorflow/core/platform/threadpool.h"
+#include "cc/kernels/op_kernel_common.h"
 
 namespace tensorflow {
 namespace wta {
-
-using CPUDevice = Eigen::ThreadPoolDevice;
-using GPUDevice = Eigen::GpuDevice;
-
 namespace {
 
 // Rows hashed together by the tiled CPU path: the tile is transposed to
 // [D, kTileRows] keys so the argmax over a window runs on kTileRows lanes.
 constexpr int kTileRows = 16;
-
 
 // The tiled path pays D key conversions per row to save M * K scattered
 // loads; it wins unless the windows touch few of the D columns or the batch
@@ -47,18 +38,11 @@ void HashRows(typename TTypes<T>::ConstMatrix x,
   const int64_t window_size = windows.dimension(1);
   for (int64_t b = begin; b < end; ++b) {
     const T* row = &x(b, 0);
+    const auto key_of = [row](int32_t d) {
+      return OrderKey(static_cast<float>(row[d]));
+    };
     for (int64_t m = 0; m < num_hashes; ++m) {
-      const int32_t* window = &windows(m, 0);
-      int32_t best = OrderKey(static_cast<float>(row[window[0]]));
-      int32_t code = 0;
-      for (int64_t k = 1; k < window_size; ++k) {
-        const int32_t key = OrderKey(static_cast<float>(row[window[k]]));
-        if (key > best) {
-          best = key;
-          code = static_cast<int32_t>(k);
-        }
-      }
-      codes(b, m) = code;
+      codes(b, m) = WindowArgmax(&windows(m, 0), window_size, 0, key_of);
     }
   }
 }
@@ -318,29 +302,9 @@ class WtaHashOp : public OpKernel {
   void Compute(OpKernelContext* ctx) override {
     const Tensor& x = ctx->input(0);
     const Tensor& windows = ctx->input(1);
-    OP_REQUIRES_OK(ctx, CheckMatrix(x, "x"));
-    OP_REQUIRES_OK(ctx, CheckMatrix(windows, "windows"));
-    const int64_t dim = x.dim_size(1);
-    const int64_t window_size = windows.dim_size(1);
-    OP_REQUIRES(ctx, window_size >= 1,
-                errors::InvalidArgument(
-                    "windows must have at least one column (window_size >= "
-                    "1), got shape ", windows.shape().DebugString()));
-    OP_REQUIRES(ctx, dim >= 1,
-                errors::InvalidArgument("x must have at least one column, got "
-                                        "shape ", x.shape().DebugString()));
-    OP_REQUIRES(ctx, dim <= INT32_MAX,
-                errors::InvalidArgument("x has ", dim, " columns; windows are "
-                                        "int32, so at most 2**31 - 1 fit"));
+    OP_REQUIRES_OK(ctx, CheckHashInputs(x, windows));
     if constexpr (std::is_same<Device, CPUDevice>::value) {
-      int64_t row, col;
-      OP_REQUIRES(ctx,
-                  !FindOutOfRange(windows.matrix<int32_t>(), dim, &row, &col),
-                  errors::InvalidArgument(
-                      "windows[", row, ", ", col, "] = ",
-                      windows.matrix<int32_t>()(row, col),
-                      " is outside [0, D) for x of shape ",
-                      x.shape().DebugString()));
+      OP_REQUIRES_OK(ctx, CheckWindowsInRange(WorkerPool(ctx), x, windows));
     }
     Tensor* codes = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(
@@ -370,14 +334,9 @@ class WtaBucketsOp : public OpKernel {
                     "codes has ", num_hashes, " columns, which codes_per_table=",
                     codes_per_table_, " does not divide"));
     if constexpr (std::is_same<Device, CPUDevice>::value) {
-      int64_t row, col;
-      OP_REQUIRES(ctx,
-                  !FindOutOfRange(codes.matrix<int32_t>(), window_size_, &row,
-                                  &col),
-                  errors::InvalidArgument(
-                      "codes[", row, ", ", col, "] = ",
-                      codes.matrix<int32_t>()(row, col),
-                      " is outside [0, window_size=", window_size_, ")"));
+      OP_REQUIRES_OK(ctx, CheckInRange(WorkerPool(ctx), codes, "codes", 0,
+                                       window_size_,
+                                       UpTo("window_size", window_size_)));
     }
     Tensor* buckets = nullptr;
     OP_REQUIRES_OK(
@@ -403,28 +362,18 @@ class WtaBucketsOp : public OpKernel {
       WtaHashOp<DEVICE, T>);
 
 #define REGISTER_WTA_HASH_CPU(T) REGISTER_WTA_HASH(DEVICE_CPU, CPUDevice, T)
-TF_CALL_float(REGISTER_WTA_HASH_CPU);
-TF_CALL_half(REGISTER_WTA_HASH_CPU);
-TF_CALL_bfloat16(REGISTER_WTA_HASH_CPU);
+TF_WTA_CALL_HASH_TYPES(REGISTER_WTA_HASH_CPU);
 REGISTER_KERNEL_BUILDER(Name("WtaBuckets").Device(DEVICE_CPU),
                         WtaBucketsOp<CPUDevice>);
 
 #if GOOGLE_CUDA
 #define DECLARE_GPU_WTA_HASH(T) \
   extern template struct functor::WtaHash<GPUDevice, T>;
-TF_CALL_float(DECLARE_GPU_WTA_HASH);
-TF_CALL_half(DECLARE_GPU_WTA_HASH);
-TF_CALL_bfloat16(DECLARE_GPU_WTA_HASH);
-template <>
-void functor::WtaBuckets<GPUDevice>::operator()(
-    OpKernelContext* ctx, TTypes<int32_t>::ConstMatrix codes,
-    int32_t window_size, int32_t codes_per_table,
-    TTypes<int32_t>::Matrix buckets);
+TF_WTA_CALL_HASH_TYPES(DECLARE_GPU_WTA_HASH);
+extern template struct functor::WtaBuckets<GPUDevice>;
 
 #define REGISTER_WTA_HASH_GPU(T) REGISTER_WTA_HASH(DEVICE_GPU, GPUDevice, T)
-TF_CALL_float(REGISTER_WTA_HASH_GPU);
-TF_CALL_half(REGISTER_WTA_HASH_GPU);
-TF_CALL_bfloat16(REGISTER_WTA_HASH_GPU);
+TF_WTA_CALL_HASH_TYPES(REGISTER_WTA_HASH_GPU);
 REGISTER_KERNEL_BUILDER(Name("WtaBuckets").Device(DEVICE_GPU),
                         WtaBucketsOp<GPUDevice>);
 #endif  // GOOGLE_CUDA

@@ -8,15 +8,11 @@
 #define EIGEN_USE_GPU
 
 #include "cc/kernels/wta_hash.h"
-#include "tensorflow/core/framework/register_types.h"
-#include "cc/kernels/gpu_launch.h"
-#include "tensorflow/core/util/gpu_kernel_helper.h"
+
+#include "cc/kernels/gpu_kernel_common.h"
 
 namespace tensorflow {
 namespace wta {
-
-using GPUDevice = Eigen::GpuDevice;
-
 namespace {
 
 template <typename T>
@@ -24,26 +20,16 @@ __global__ void WtaHashKernel(const T* __restrict__ x,
                               const int32_t* __restrict__ windows,
                               int64_t batch, int64_t dim, int64_t num_hashes,
                               int64_t window_size, int32_t* __restrict__ codes) {
-  const int64_t total = batch * num_hashes;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-       i < total; i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (const int64_t i : GpuGridRangeX<int64_t>(batch * num_hashes)) {
     const int64_t b = i / num_hashes;
     const int64_t m = i - b * num_hashes;
     const T* row = x + b * dim;
-    const int32_t* window = windows + m * window_size;
-    int32_t best = kNeverWinsKey;
-    int32_t code = 0;
-    for (int64_t k = 0; k < window_size; ++k) {
-      const int32_t column = window[k];
-      const int32_t key = (column >= 0 && column < dim)
-                              ? OrderKey(static_cast<float>(row[column]))
-                              : kNeverWinsKey;
-      if (k == 0 || key > best) {
-        best = key;
-        code = static_cast<int32_t>(k);
-      }
-    }
-    codes[i] = code;
+    const auto key_of = [=](int32_t column) {
+      return column >= 0 && column < dim
+                 ? OrderKey(static_cast<float>(row[column]))
+                 : kNeverWinsKey;
+    };
+    codes[i] = WindowArgmax(windows + m * window_size, window_size, 0, key_of);
   }
 }
 
@@ -51,8 +37,7 @@ __global__ void WtaBucketsKernel(const int32_t* __restrict__ codes,
                                  int64_t total_buckets, int32_t window_size,
                                  int32_t codes_per_table,
                                  int32_t* __restrict__ buckets) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-       i < total_buckets; i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (const int64_t i : GpuGridRangeX<int64_t>(total_buckets)) {
     const int32_t* table_codes = codes + i * codes_per_table;
     int32_t bucket = 0;
     for (int32_t j = codes_per_table - 1; j >= 0; --j) {
@@ -76,14 +61,11 @@ struct WtaHash<GPUDevice, T> {
   void operator()(OpKernelContext* ctx, typename TTypes<T>::ConstMatrix x,
                   TTypes<int32_t>::ConstMatrix windows,
                   TTypes<int32_t>::Matrix codes) {
-    const int64_t total = codes.size();
-    if (total == 0) return;
-    OP_REQUIRES_OK(
-        ctx, GpuLaunchKernel(WtaHashKernel<T>, BlocksFor(total),
-                             kThreadsPerBlock, 0, ctx->eigen_gpu_device().stream(),
-                             x.data(), windows.data(), x.dimension(0),
-                             x.dimension(1), windows.dimension(0),
-                             windows.dimension(1), codes.data()));
+    OP_REQUIRES_OK(ctx, LaunchGridStride(ctx, codes.size(), WtaHashKernel<T>,
+                                         x.data(), windows.data(),
+                                         x.dimension(0), x.dimension(1),
+                                         windows.dimension(0),
+                                         windows.dimension(1), codes.data()));
   }
 };
 
@@ -94,17 +76,14 @@ void WtaBuckets<GPUDevice>::operator()(OpKernelContext* ctx,
                                        int32_t codes_per_table,
                                        TTypes<int32_t>::Matrix buckets) {
   const int64_t total = buckets.size();
-  if (total == 0) return;
-  OP_REQUIRES_OK(
-      ctx, GpuLaunchKernel(WtaBucketsKernel, BlocksFor(total), kThreadsPerBlock,
-                           0, ctx->eigen_gpu_device().stream(), codes.data(),
-                           total, window_size, codes_per_table, buckets.data()));
+  OP_REQUIRES_OK(ctx, LaunchGridStride(ctx, total, WtaBucketsKernel,
+                                       codes.data(), total, window_size,
+                                       codes_per_table, buckets.data()));
 }
 
 #define DEFINE_GPU_WTA_HASH(T) template struct WtaHash<GPUDevice, T>;
-TF_CALL_float(DEFINE_GPU_WTA_HASH);
-TF_CALL_half(DEFINE_GPU_WTA_HASH);
-TF_CALL_bfloat16(DEFINE_GPU_WTA_HASH);
+TF_WTA_CALL_HASH_TYPES(DEFINE_GPU_WTA_HASH);
+template struct WtaBuckets<GPUDevice>;
 
 }  // namespace functor
 }  // namespace wta

@@ -31,9 +31,31 @@ EIGEN_DEVICE_FUNC EIGEN_ALWAYS_INLINE int32_t OrderKey(float value) {
 // meet one (the CPU kernel rejects such windows before hashing).
 constexpr int32_t kNeverWinsKey = std::numeric_limits<int32_t>::min();
 
+// Position k of the largest key_of(window[k]) over the window (ties to the
+// smallest k), or `none` when no key is above kNeverWinsKey. The argmax of
+// both hashes on both devices.
+template <typename KeyOf>
+EIGEN_DEVICE_FUNC EIGEN_ALWAYS_INLINE int32_t WindowArgmax(
+    const int32_t* window, int64_t window_size, int32_t none, KeyOf key_of) {
+  int32_t best = kNeverWinsKey;
+  int32_t code = none;
+  for (int64_t k = 0; k < window_size; ++k) {
+    const int32_t key = key_of(window[k]);
+    if (key > best) {
+      best = key;
+      code = static_cast<int32_t>(k);
+    }
+  }
+  return code;
+}
+
 // Bucket written by the GPU kernel for a table whose codes are outside
 // [0, window_size) (the CPU kernel rejects such codes instead).
 constexpr int32_t kInvalidBucket = -1;
+
+// Calls m(T) for each dtype of x the hash kernels are registered for.
+#define TF_WTA_CALL_HASH_TYPES(m) \
+  TF_CALL_float(m) TF_CALL_half(m) TF_CALL_bfloat16(m)
 
 namespace functor {
 

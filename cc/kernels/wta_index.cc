@@ -11,43 +11,11 @@
 #include <utility>
 #include <vector>
 
-#include "cc/kernels/input_checks.h"
-#include "cc/kernels/cpu_workers.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/platform/threadpool.h"
+#include "cc/kernels/op_kernel_common.h"
 
 namespace tensorflow {
 namespace wta {
-
-using CPUDevice = Eigen::ThreadPoolDevice;
-using GPUDevice = Eigen::GpuDevice;
-
 namespace {
-
-
-// Lowers *first to value when smaller: parallel shards each report their
-// first bad element and the smallest position wins, so errors are
-// deterministic.
-void AtomicMin(std::atomic<int64_t>* first, int64_t value) {
-  int64_t current = first->load();
-  while (value < current && !first->compare_exchange_weak(current, value)) {
-  }
-}
-
-// Flat position of the first of data[0, size) outside [0, limit), or -1.
-int64_t FirstOutOfRange(thread::ThreadPool* pool, const int32_t* data,
-                        int64_t size, int64_t limit) {
-  std::atomic<int64_t> first(size);
-  pool->ParallelFor(size, 2, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      if (data[i] < 0 || data[i] >= limit) {
-        AtomicMin(&first, i);
-        return;
-      }
-    }
-  });
-  return first.load() == size ? -1 : first.load();
-}
 
 // Digit width of the build's LSD radix sort: 2**11 counters stay in L1.
 constexpr int kMaxDigitBits = 11;
@@ -478,15 +446,9 @@ class WtaBuildIndexOp : public OpKernel {
                                         " rows; unit ids are int32, so at most "
                                         "2**31 - 1 fit"));
     if constexpr (std::is_same<Device, CPUDevice>::value) {
-      const int64_t bad =
-          FirstOutOfRange(WorkerPool(ctx), unit_buckets.flat<int32_t>().data(),
-                          unit_buckets.NumElements(), num_buckets_);
-      OP_REQUIRES(ctx, bad < 0,
-                  errors::InvalidArgument(
-                      "unit_buckets[", bad / std::max<int64_t>(num_tables, 1),
-                      ", ", bad % std::max<int64_t>(num_tables, 1), "] = ",
-                      unit_buckets.flat<int32_t>()(std::max<int64_t>(bad, 0)),
-                      " is outside [0, num_buckets=", num_buckets_, ")"));
+      OP_REQUIRES_OK(ctx, CheckInRange(WorkerPool(ctx), unit_buckets,
+                                       "unit_buckets", 0, num_buckets_,
+                                       UpTo("num_buckets", num_buckets_)));
     }
     const TensorShape sorted_shape({num_tables, num_units});
     Tensor *sorted_buckets = nullptr, *sorted_units = nullptr,
@@ -567,15 +529,9 @@ class WtaQueryIndexOp : public OpKernel {
                       "split the batch"));
     }
     if constexpr (std::is_same<Device, CPUDevice>::value) {
-      const int64_t bad =
-          FirstOutOfRange(WorkerPool(ctx), query_buckets.flat<int32_t>().data(),
-                          query_buckets.NumElements(), num_buckets);
-      OP_REQUIRES(ctx, bad < 0,
-                  errors::InvalidArgument(
-                      "query_buckets[", bad / std::max<int64_t>(num_tables, 1),
-                      ", ", bad % std::max<int64_t>(num_tables, 1), "] = ",
-                      query_buckets.flat<int32_t>()(std::max<int64_t>(bad, 0)),
-                      " is outside [0, num_buckets=", num_buckets, ")"));
+      OP_REQUIRES_OK(ctx, CheckInRange(WorkerPool(ctx), query_buckets,
+                                       "query_buckets", 0, num_buckets,
+                                       UpTo("num_buckets", num_buckets)));
       if (check_index_) {
         OP_REQUIRES_OK(ctx, CheckIndex(WorkerPool(ctx), sorted_buckets,
                                        sorted_units, num_buckets));
@@ -616,28 +572,13 @@ REGISTER_KERNEL_BUILDER(Name("WtaQueryIndexPooled").Device(DEVICE_CPU),
                         WtaQueryIndexOp<CPUDevice, true>);
 
 #if GOOGLE_CUDA
-template <>
-void functor::WtaBuildIndex<GPUDevice>::operator()(
-    OpKernelContext* ctx, TTypes<int32_t>::ConstMatrix unit_buckets,
-    int32_t num_buckets, TTypes<int32_t>::Matrix sorted_buckets,
-    TTypes<int32_t>::Matrix sorted_units);
-template <>
-void functor::WtaQueryIndex<GPUDevice>::operator()(
-    OpKernelContext* ctx, TTypes<int32_t>::ConstMatrix query_buckets,
-    TTypes<int32_t>::ConstMatrix sorted_buckets,
-    TTypes<int32_t>::ConstMatrix sorted_units, int32_t num_buckets,
-    int64_t max_bucket_size, TTypes<int32_t>::Matrix candidates);
+extern template struct functor::WtaBuildIndex<GPUDevice>;
+extern template struct functor::WtaQueryIndex<GPUDevice>;
+extern template struct functor::WtaQueryIndexPooled<GPUDevice>;
 
 REGISTER_KERNEL_BUILDER(
     Name("WtaBuildIndex").Device(DEVICE_GPU).HostMemory("num_buckets_out"),
     WtaBuildIndexOp<GPUDevice>);
-template <>
-void functor::WtaQueryIndexPooled<GPUDevice>::operator()(
-    OpKernelContext* ctx, TTypes<int32_t>::ConstMatrix query_buckets,
-    TTypes<int32_t>::ConstMatrix sorted_buckets,
-    TTypes<int32_t>::ConstMatrix sorted_units, int32_t num_buckets,
-    int64_t max_bucket_size, TTypes<int32_t>::Vec candidates);
-
 REGISTER_KERNEL_BUILDER(
     Name("WtaQueryIndex").Device(DEVICE_GPU).HostMemory("num_buckets"),
     WtaQueryIndexOp<GPUDevice, false>);

@@ -24,17 +24,16 @@
 
 #include <algorithm>
 
+#include "cc/kernels/gpu_kernel_common.h"
 #include "cub/device/device_radix_sort.cuh"
 #include "cub/device/device_segmented_radix_sort.cuh"
-#include "cc/kernels/gpu_launch.h"
-#include "tensorflow/core/util/gpu_kernel_helper.h"
 
 namespace tensorflow {
 namespace wta {
-
-using GPUDevice = Eigen::GpuDevice;
-
 namespace {
+
+// Threads of a block that counts the units of one bucket.
+constexpr int kCountThreads = 256;
 
 // Count and key scratch of the query: at most this many row-by-unit entries
 // (24 bytes each) at once, so memory stays bounded for any batch.
@@ -53,7 +52,7 @@ __global__ void BuildKeysKernel(const int32_t* __restrict__ unit_buckets,
                                 int32_t num_buckets,
                                 uint64_t* __restrict__ keys,
                                 int32_t* __restrict__ units) {
-  GRID_STRIDE_LOOP(i, num_units * num_tables) {
+  for (const int64_t i : GpuGridRangeX<int64_t>(num_units * num_tables)) {
     const int64_t t = i / num_units;
     const int64_t n = i - t * num_units;
     const int32_t bucket = unit_buckets[n * num_tables + t];
@@ -71,7 +70,7 @@ __global__ void UnpackKeysKernel(const uint64_t* __restrict__ keys,
                                  int64_t num_units, int64_t total,
                                  int32_t num_buckets,
                                  int32_t* __restrict__ sorted_buckets) {
-  GRID_STRIDE_LOOP(i, total) {
+  for (const int64_t i : GpuGridRangeX<int64_t>(total)) {
     const uint64_t t = static_cast<uint64_t>(i / num_units);
     const uint64_t key = keys[i] - t * (static_cast<uint64_t>(num_buckets) + 1);
     sorted_buckets[i] = key >= static_cast<uint64_t>(num_buckets)
@@ -82,7 +81,7 @@ __global__ void UnpackKeysKernel(const uint64_t* __restrict__ keys,
 
 __global__ void FillKernel(int32_t* __restrict__ out, int64_t total,
                            int32_t value) {
-  GRID_STRIDE_LOOP(i, total) out[i] = value;
+  for (const int64_t i : GpuGridRangeX<int64_t>(total)) out[i] = value;
 }
 
 // Block-wide: range = [first, last) of the entries of `query` in keys[0, n)
@@ -151,7 +150,7 @@ __global__ void RankKeysKernel(const int32_t* __restrict__ counts,
                                int64_t num_tables, uint64_t* __restrict__ keys,
                                int* __restrict__ begins,
                                int* __restrict__ ends) {
-  GRID_STRIDE_LOOP(i, rows * num_units) {
+  for (const int64_t i : GpuGridRangeX<int64_t>(rows * num_units)) {
     const int64_t r = i / num_units;
     const int64_t j = i - r * num_units;
     if (j == 0) {
@@ -194,7 +193,7 @@ __global__ void PooledCountKernel(const int32_t* __restrict__ query_buckets,
 __global__ void PooledRankKeysKernel(const int32_t* __restrict__ counts,
                                      int64_t num_units, int64_t max_count,
                                      uint64_t* __restrict__ keys) {
-  GRID_STRIDE_LOOP(n, num_units) {
+  for (const int64_t n : GpuGridRangeX<int64_t>(num_units)) {
     keys[n] = (static_cast<uint64_t>(max_count - counts[n]) << 32) |
               static_cast<uint32_t>(n);
   }
@@ -205,7 +204,7 @@ __global__ void WritePooledCandidatesKernel(const uint64_t* __restrict__ keys,
                                             int64_t max_count,
                                             int64_t num_candidates,
                                             int32_t* __restrict__ candidates) {
-  GRID_STRIDE_LOOP(c, num_candidates) {
+  for (const int64_t c : GpuGridRangeX<int64_t>(num_candidates)) {
     const bool hit = c < num_units &&
                      static_cast<int64_t>(keys[c] >> 32) < max_count;
     candidates[c] = hit ? static_cast<int32_t>(keys[c] & 0xffffffffu) : -1;
@@ -217,7 +216,7 @@ __global__ void WriteCandidatesKernel(const uint64_t* __restrict__ keys,
                                       int64_t rows, int64_t num_units,
                                       int64_t num_candidates,
                                       int32_t* __restrict__ candidates) {
-  GRID_STRIDE_LOOP(i, rows * num_candidates) {
+  for (const int64_t i : GpuGridRangeX<int64_t>(rows * num_candidates)) {
     const int64_t r = i / num_candidates;
     const int64_t c = i - r * num_candidates;
     candidates[i] =
@@ -227,26 +226,17 @@ __global__ void WriteCandidatesKernel(const uint64_t* __restrict__ keys,
   }
 }
 
-// Scratch tensor of `bytes` bytes, or an error status in ctx.
-bool AllocateBytes(OpKernelContext* ctx, int64_t bytes, Tensor* tensor) {
-  const absl::Status status = ctx->allocate_temp(
-      DT_INT8, TensorShape({std::max<int64_t>(bytes, 1)}), tensor);
-  if (!status.ok()) ctx->SetStatus(status);
-  return status.ok();
+// Scratch tensor of `bytes` bytes.
+absl::Status AllocateBytes(OpKernelContext* ctx, int64_t bytes,
+                           Tensor* tensor) {
+  return ctx->allocate_temp(DT_INT8, TensorShape({std::max<int64_t>(bytes, 1)}),
+                            tensor);
 }
 
 template <typename T>
 T* Data(Tensor* tensor) {
   return reinterpret_cast<T*>(tensor->flat<int8_t>().data());
 }
-
-#define CUDA_REQUIRES_OK(ctx, expr)                                       \
-  do {                                                                    \
-    const cudaError_t error = (expr);                                     \
-    OP_REQUIRES(                                                          \
-        ctx, error == cudaSuccess,                                        \
-        errors::Internal(#expr, " failed: ", cudaGetErrorString(error))); \
-  } while (0)
 
 }  // namespace
 
@@ -261,35 +251,30 @@ void WtaBuildIndex<GPUDevice>::operator()(
   const int64_t num_tables = unit_buckets.dimension(1);
   const int64_t total = num_units * num_tables;
   const cudaStream_t stream = ctx->eigen_gpu_device().stream();
-  Tensor keys_in, keys_out, units_in, temp;
-  if (!AllocateBytes(ctx, total * 8, &keys_in) ||
-      !AllocateBytes(ctx, total * 8, &keys_out) ||
-      !AllocateBytes(ctx, total * 4, &units_in)) {
-    return;
-  }
-  OP_REQUIRES_OK(
-      ctx, GpuLaunchKernel(BuildKeysKernel, BlocksFor(total), kThreadsPerBlock,
-                           0, stream, unit_buckets.data(), num_units,
-                           num_tables, num_buckets, Data<uint64_t>(&keys_in),
-                           Data<int32_t>(&units_in)));
+  Tensor keys_in, keys_out, units_in;
+  OP_REQUIRES_OK(ctx, AllocateBytes(ctx, total * 8, &keys_in));
+  OP_REQUIRES_OK(ctx, AllocateBytes(ctx, total * 8, &keys_out));
+  OP_REQUIRES_OK(ctx, AllocateBytes(ctx, total * 4, &units_in));
+  OP_REQUIRES_OK(ctx, LaunchGridStride(ctx, total, BuildKeysKernel,
+                                       unit_buckets.data(), num_units,
+                                       num_tables, num_buckets,
+                                       Data<uint64_t>(&keys_in),
+                                       Data<int32_t>(&units_in)));
   const int end_bit = BitWidth(static_cast<uint64_t>(num_tables) *
                                    (static_cast<uint64_t>(num_buckets) + 1) -
                                1);
-  size_t temp_bytes = 0;
-  CUDA_REQUIRES_OK(ctx, cub::DeviceRadixSort::SortPairs(
-                            nullptr, temp_bytes, Data<uint64_t>(&keys_in),
-                            Data<uint64_t>(&keys_out), Data<int32_t>(&units_in),
-                            sorted_units.data(), total, 0, end_bit, stream));
-  if (!AllocateBytes(ctx, temp_bytes, &temp)) return;
-  CUDA_REQUIRES_OK(ctx,
-                   cub::DeviceRadixSort::SortPairs(
-                       Data<void>(&temp), temp_bytes, Data<uint64_t>(&keys_in),
-                       Data<uint64_t>(&keys_out), Data<int32_t>(&units_in),
-                       sorted_units.data(), total, 0, end_bit, stream));
   OP_REQUIRES_OK(
-      ctx, GpuLaunchKernel(UnpackKeysKernel, BlocksFor(total), kThreadsPerBlock,
-                           0, stream, Data<uint64_t>(&keys_out), num_units,
-                           total, num_buckets, sorted_buckets.data()));
+      ctx, RunCub(ctx, "cub::DeviceRadixSort::SortPairs",
+                  [&](void* scratch, size_t& scratch_bytes) {
+                    return cub::DeviceRadixSort::SortPairs(
+                        scratch, scratch_bytes, Data<uint64_t>(&keys_in),
+                        Data<uint64_t>(&keys_out), Data<int32_t>(&units_in),
+                        sorted_units.data(), total, 0, end_bit, stream);
+                  }));
+  OP_REQUIRES_OK(ctx, LaunchGridStride(ctx, total, UnpackKeysKernel,
+                                       Data<uint64_t>(&keys_out), num_units,
+                                       total, num_buckets,
+                                       sorted_buckets.data()));
 }
 
 template <>
@@ -304,10 +289,10 @@ void WtaQueryIndex<GPUDevice>::operator()(
   const int64_t num_candidates = candidates.dimension(1);
   const cudaStream_t stream = ctx->eigen_gpu_device().stream();
   if (num_units == 0 || num_tables == 0) {
-    OP_REQUIRES_OK(
-        ctx, GpuLaunchKernel(FillKernel, BlocksFor(candidates.size()),
-                             kThreadsPerBlock, 0, stream, candidates.data(),
-                             static_cast<int64_t>(candidates.size()), -1));
+    OP_REQUIRES_OK(ctx, LaunchGridStride(ctx, candidates.size(), FillKernel,
+                                         candidates.data(),
+                                         static_cast<int64_t>(candidates.size()),
+                                         -1));
     return;
   }
   // Rows per chunk: rows * num_units < 2**31 fits cub's int offsets, and
@@ -316,58 +301,54 @@ void WtaQueryIndex<GPUDevice>::operator()(
       std::min({batch, std::max<int64_t>(1, kQueryScratchEntries / num_units),
                 std::max<int64_t>(1, INT32_MAX / num_tables)});
   const int64_t entries = chunk * num_units;
-  Tensor counts, touched, touched_count, keys_in, keys_out, begins, ends, temp;
-  if (!AllocateBytes(ctx, entries * 4, &counts) ||
-      !AllocateBytes(ctx, entries * 4, &touched) ||
-      !AllocateBytes(ctx, chunk * 4, &touched_count) ||
-      !AllocateBytes(ctx, entries * 8, &keys_in) ||
-      !AllocateBytes(ctx, entries * 8, &keys_out) ||
-      !AllocateBytes(ctx, chunk * sizeof(int), &begins) ||
-      !AllocateBytes(ctx, chunk * sizeof(int), &ends)) {
-    return;
-  }
+  Tensor counts, touched, touched_count, keys_in, keys_out, begins, ends;
+  OP_REQUIRES_OK(ctx, AllocateBytes(ctx, entries * 4, &counts));
+  OP_REQUIRES_OK(ctx, AllocateBytes(ctx, entries * 4, &touched));
+  OP_REQUIRES_OK(ctx, AllocateBytes(ctx, chunk * 4, &touched_count));
+  OP_REQUIRES_OK(ctx, AllocateBytes(ctx, entries * 8, &keys_in));
+  OP_REQUIRES_OK(ctx, AllocateBytes(ctx, entries * 8, &keys_out));
+  OP_REQUIRES_OK(ctx, AllocateBytes(ctx, chunk * sizeof(int), &begins));
+  OP_REQUIRES_OK(ctx, AllocateBytes(ctx, chunk * sizeof(int), &ends));
   const int end_bit = 32 + BitWidth(static_cast<uint64_t>(num_tables));
-  size_t temp_bytes = 0;
-  CUDA_REQUIRES_OK(
-      ctx, cub::DeviceSegmentedRadixSort::SortKeys(
-               nullptr, temp_bytes, Data<uint64_t>(&keys_in),
-               Data<uint64_t>(&keys_out), static_cast<int>(entries),
-               static_cast<int>(chunk), Data<int>(&begins), Data<int>(&ends), 0,
-               end_bit, stream));
-  if (!AllocateBytes(ctx, temp_bytes, &temp)) return;
   for (int64_t first_row = 0; first_row < batch; first_row += chunk) {
     const int64_t rows = std::min(chunk, batch - first_row);
-    CUDA_REQUIRES_OK(ctx, cudaMemsetAsync(Data<void>(&counts), 0,
-                                          rows * num_units * 4, stream));
-    CUDA_REQUIRES_OK(
-        ctx, cudaMemsetAsync(Data<void>(&touched_count), 0, rows * 4, stream));
+    OP_REQUIRES_OK(ctx, CudaStatus(cudaMemsetAsync(Data<void>(&counts), 0,
+                                                   rows * num_units * 4, stream),
+                                   "cudaMemsetAsync"));
+    OP_REQUIRES_OK(ctx, CudaStatus(cudaMemsetAsync(Data<void>(&touched_count),
+                                                   0, rows * 4, stream),
+                                   "cudaMemsetAsync"));
     OP_REQUIRES_OK(
         ctx,
         GpuLaunchKernel(CountKernel, static_cast<int>(rows * num_tables),
-                        kThreadsPerBlock, 0, stream, query_buckets.data(),
+                        kCountThreads, 0, stream, query_buckets.data(),
                         sorted_buckets.data(), sorted_units.data(), first_row,
                         num_tables, num_units, num_buckets, max_bucket_size,
                         Data<int32_t>(&counts), Data<int32_t>(&touched),
                         Data<int32_t>(&touched_count)));
+    OP_REQUIRES_OK(ctx, LaunchGridStride(ctx, rows * num_units, RankKeysKernel,
+                                         Data<int32_t>(&counts),
+                                         Data<int32_t>(&touched),
+                                         Data<int32_t>(&touched_count), rows,
+                                         num_units, num_tables,
+                                         Data<uint64_t>(&keys_in),
+                                         Data<int>(&begins), Data<int>(&ends)));
     OP_REQUIRES_OK(
-        ctx,
-        GpuLaunchKernel(RankKeysKernel, BlocksFor(rows * num_units),
-                        kThreadsPerBlock, 0, stream, Data<int32_t>(&counts),
-                        Data<int32_t>(&touched), Data<int32_t>(&touched_count),
-                        rows, num_units, num_tables, Data<uint64_t>(&keys_in),
-                        Data<int>(&begins), Data<int>(&ends)));
-    CUDA_REQUIRES_OK(
-        ctx, cub::DeviceSegmentedRadixSort::SortKeys(
-                 Data<void>(&temp), temp_bytes, Data<uint64_t>(&keys_in),
-                 Data<uint64_t>(&keys_out), static_cast<int>(rows * num_units),
-                 static_cast<int>(rows), Data<int>(&begins), Data<int>(&ends),
-                 0, end_bit, stream));
-    OP_REQUIRES_OK(
-        ctx, GpuLaunchKernel(
-                 WriteCandidatesKernel, BlocksFor(rows * num_candidates),
-                 kThreadsPerBlock, 0, stream, Data<uint64_t>(&keys_out),
-                 Data<int32_t>(&touched_count), rows, num_units, num_candidates,
-                 candidates.data() + first_row * num_candidates));
+        ctx, RunCub(ctx, "cub::DeviceSegmentedRadixSort::SortKeys",
+                    [&](void* scratch, size_t& scratch_bytes) {
+                      return cub::DeviceSegmentedRadixSort::SortKeys(
+                          scratch, scratch_bytes, Data<uint64_t>(&keys_in),
+                          Data<uint64_t>(&keys_out),
+                          static_cast<int>(rows * num_units),
+                          static_cast<int>(rows), Data<int>(&begins),
+                          Data<int>(&ends), 0, end_bit, stream);
+                    }));
+    OP_REQUIRES_OK(ctx, LaunchGridStride(
+                            ctx, rows * num_candidates, WriteCandidatesKernel,
+                            Data<uint64_t>(&keys_out),
+                            Data<int32_t>(&touched_count), rows, num_units,
+                            num_candidates,
+                            candidates.data() + first_row * num_candidates));
   }
 }
 
@@ -384,52 +365,48 @@ void WtaQueryIndexPooled<GPUDevice>::operator()(
   const int64_t max_count = query_buckets.size();
   const cudaStream_t stream = ctx->eigen_gpu_device().stream();
   if (num_units == 0 || max_count == 0) {
-    OP_REQUIRES_OK(
-        ctx, GpuLaunchKernel(FillKernel, BlocksFor(num_candidates),
-                             kThreadsPerBlock, 0, stream, candidates.data(),
-                             num_candidates, -1));
+    OP_REQUIRES_OK(ctx, LaunchGridStride(ctx, num_candidates, FillKernel,
+                                         candidates.data(), num_candidates,
+                                         -1));
     return;
   }
-  Tensor counts, keys_in, keys_out, temp;
-  if (!AllocateBytes(ctx, num_units * 4, &counts) ||
-      !AllocateBytes(ctx, num_units * 8, &keys_in) ||
-      !AllocateBytes(ctx, num_units * 8, &keys_out)) {
-    return;
-  }
-  CUDA_REQUIRES_OK(
-      ctx, cudaMemsetAsync(Data<void>(&counts), 0, num_units * 4, stream));
+  Tensor counts, keys_in, keys_out;
+  OP_REQUIRES_OK(ctx, AllocateBytes(ctx, num_units * 4, &counts));
+  OP_REQUIRES_OK(ctx, AllocateBytes(ctx, num_units * 8, &keys_in));
+  OP_REQUIRES_OK(ctx, AllocateBytes(ctx, num_units * 8, &keys_out));
+  OP_REQUIRES_OK(ctx, CudaStatus(cudaMemsetAsync(Data<void>(&counts), 0,
+                                                 num_units * 4, stream),
+                                 "cudaMemsetAsync"));
   OP_REQUIRES_OK(ctx, GpuLaunchKernel(PooledCountKernel,
                                       static_cast<int>(max_count),
-                                      kThreadsPerBlock, 0, stream,
+                                      kCountThreads, 0, stream,
                                       query_buckets.data(),
                                       sorted_buckets.data(),
                                       sorted_units.data(), num_tables,
                                       num_units, num_buckets, max_bucket_size,
                                       Data<int32_t>(&counts)));
-  OP_REQUIRES_OK(ctx, GpuLaunchKernel(PooledRankKeysKernel,
-                                      BlocksFor(num_units), kThreadsPerBlock,
-                                      0, stream, Data<int32_t>(&counts),
-                                      num_units, max_count,
-                                      Data<uint64_t>(&keys_in)));
+  OP_REQUIRES_OK(ctx, LaunchGridStride(ctx, num_units, PooledRankKeysKernel,
+                                       Data<int32_t>(&counts), num_units,
+                                       max_count, Data<uint64_t>(&keys_in)));
   const int end_bit = 32 + BitWidth(static_cast<uint64_t>(max_count));
-  size_t temp_bytes = 0;
-  CUDA_REQUIRES_OK(ctx, cub::DeviceRadixSort::SortKeys(
-                            nullptr, temp_bytes, Data<uint64_t>(&keys_in),
-                            Data<uint64_t>(&keys_out), num_units, 0, end_bit,
-                            stream));
-  if (!AllocateBytes(ctx, temp_bytes, &temp)) return;
-  CUDA_REQUIRES_OK(ctx, cub::DeviceRadixSort::SortKeys(
-                            Data<void>(&temp), temp_bytes,
-                            Data<uint64_t>(&keys_in),
-                            Data<uint64_t>(&keys_out), num_units, 0, end_bit,
-                            stream));
-  OP_REQUIRES_OK(ctx, GpuLaunchKernel(WritePooledCandidatesKernel,
-                                      BlocksFor(num_candidates),
-                                      kThreadsPerBlock, 0, stream,
-                                      Data<uint64_t>(&keys_out), num_units,
-                                      max_count, num_candidates,
-                                      candidates.data()));
+  OP_REQUIRES_OK(
+      ctx, RunCub(ctx, "cub::DeviceRadixSort::SortKeys",
+                  [&](void* scratch, size_t& scratch_bytes) {
+                    return cub::DeviceRadixSort::SortKeys(
+                        scratch, scratch_bytes, Data<uint64_t>(&keys_in),
+                        Data<uint64_t>(&keys_out), num_units, 0, end_bit,
+                        stream);
+                  }));
+  OP_REQUIRES_OK(ctx, LaunchGridStride(ctx, num_candidates,
+                                       WritePooledCandidatesKernel,
+                                       Data<uint64_t>(&keys_out), num_units,
+                                       max_count, num_candidates,
+                                       candidates.data()));
 }
+
+template struct WtaBuildIndex<GPUDevice>;
+template struct WtaQueryIndex<GPUDevice>;
+template struct WtaQueryIndexPooled<GPUDevice>;
 
 }  // namespace functor
 }  // namespace wta

@@ -1,14 +1,8 @@
 // Op definitions and shape functions of the hashed matmul family.
-#include "tensorflow/core/framework/common_shape_fns.h"
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/shape_inference.h"
+#include "cc/ops/shape_fns.h"
 
 namespace tensorflow {
 namespace wta {
-
-using shape_inference::DimensionHandle;
-using shape_inference::InferenceContext;
-using shape_inference::ShapeHandle;
 
 namespace {
 

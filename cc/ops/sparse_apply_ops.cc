@@ -1,24 +1,38 @@
 // Op definitions and shape functions of the sparse variable updates.
-#include "tensorflow/core/framework/common_shape_fns.h"
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/shape_inference.h"
+#include <initializer_list>
+#include <vector>
+
+#include "cc/ops/shape_fns.h"
 
 namespace tensorflow {
 namespace wta {
-
-using shape_inference::InferenceContext;
-using shape_inference::ShapeHandle;
-
 namespace {
 
-// Checks rows [U, ...] against row_ids [U] and, where the variable's shape is
-// known from its handle, rows[1:] against var.shape[1:].
-absl::Status CheckRowsShape(InferenceContext* c, int rows_input) {
-  ShapeHandle rows, row_ids, unused;
-  TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(rows_input), 1, &rows));
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(rows_input + 1), 1, &row_ids));
+// The shape of the single input called `name`.
+absl::Status NamedInput(InferenceContext* c, const char* name,
+                        ShapeHandle* shape) {
+  std::vector<ShapeHandle> shapes;
+  TF_RETURN_IF_ERROR(c->input(name, &shapes));
+  *shape = shapes[0];
+  return absl::OkStatus();
+}
+
+// Shape function of the sparse updates: checks that the `scalars` inputs
+// are scalars, rows [U, ...] against row_ids [U] and, where the variable's
+// shape is known from its handle, rows[1:] against var.shape[1:].
+absl::Status SparseApplyShape(InferenceContext* c,
+                              std::initializer_list<const char*> scalars) {
+  ShapeHandle scalar, rows, row_ids, unused;
+  for (const char* name : scalars) {
+    TF_RETURN_IF_ERROR(NamedInput(c, name, &scalar));
+    TF_RETURN_IF_ERROR(c->WithRank(scalar, 0, &unused));
+  }
+  TF_RETURN_IF_ERROR(NamedInput(c, "rows", &rows));
+  TF_RETURN_IF_ERROR(NamedInput(c, "row_ids", &row_ids));
+  TF_RETURN_IF_ERROR(c->WithRankAtLeast(rows, 1, &rows));
+  TF_RETURN_IF_ERROR(c->WithRank(row_ids, 1, &row_ids));
   TF_RETURN_IF_ERROR(c->Merge(c->Vector(c->Dim(rows, 0)), row_ids, &unused));
-  const auto* handle = c->input_handle_shapes_and_types(0);
+  const auto* handle = c->input_handle_shapes_and_types(0);  // var
   if (handle != nullptr && handle->size() == 1 &&
       c->RankKnown((*handle)[0].shape)) {
     ShapeHandle var_rest, rows_rest;
@@ -39,9 +53,7 @@ REGISTER_OP("WtaSparseApplySgd")
     .Attr("T: {float, double}")
     .SetIsStateful()
     .SetShapeFn([](InferenceContext* c) {
-      ShapeHandle unused;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 0, &unused));
-      return CheckRowsShape(c, 2);
+      return SparseApplyShape(c, {"learning_rate"});
     })
     .Doc(R"doc(
 Sparse SGD in place: var[row_ids[u]] -= learning_rate * rows[u].
@@ -71,11 +83,7 @@ REGISTER_OP("WtaSparseApplyAdam")
     .Attr("T: {float, double}")
     .SetIsStateful()
     .SetShapeFn([](InferenceContext* c) {
-      ShapeHandle unused;
-      for (int i = 3; i < 7; ++i) {
-        TF_RETURN_IF_ERROR(c->WithRank(c->input(i), 0, &unused));
-      }
-      return CheckRowsShape(c, 7);
+      return SparseApplyShape(c, {"alpha", "beta_1", "beta_2", "epsilon"});
     })
     .Doc(R"doc(
 Lazy (sparse) Adam in place, at the rows row_ids only; with g = rows[u] and

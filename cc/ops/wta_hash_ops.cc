@@ -1,28 +1,16 @@
 // Op definitions and shape functions of the WTA hash family.
 #include "cc/kernels/input_checks.h"
-#include "tensorflow/core/framework/common_shape_fns.h"
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/shape_inference.h"
+#include "cc/ops/shape_fns.h"
 
 namespace tensorflow {
 namespace wta {
-
-using shape_inference::DimensionHandle;
-using shape_inference::InferenceContext;
-using shape_inference::ShapeHandle;
 
 REGISTER_OP("WtaHash")
     .Input("x: T")
     .Input("windows: int32")
     .Output("codes: int32")
     .Attr("T: {float, half, bfloat16}")
-    .SetShapeFn([](InferenceContext* c) {
-      ShapeHandle x, windows;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 2, &x));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 2, &windows));
-      c->set_output(0, c->Matrix(c->Dim(x, 0), c->Dim(windows, 0)));
-      return absl::OkStatus();
-    })
+    .SetShapeFn(HashCodesShape)
     .Doc(R"doc(
 Winner-Take-All hash codes: codes[b, m] = argmax_k x[b, windows[m, k]].
 
@@ -31,35 +19,6 @@ Ties go to the smallest k; NaN never wins (an all-NaN window gives 0).
 x: [B, D] float32, float16 or bfloat16.
 windows: [M, K] int32, every entry in [0, D).
 codes: [B, M] int32 in [0, K).
-)doc");
-
-REGISTER_OP("WtaDensifiedHash")
-    .Input("x: T")
-    .Input("windows: int32")
-    .Output("codes: int32")
-    .Attr("T: {float, half, bfloat16}")
-    .Attr("max_probes: int >= 1 = 100")
-    .SetShapeFn([](InferenceContext* c) {
-      ShapeHandle x, windows;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 2, &x));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 2, &windows));
-      c->set_output(0, c->Matrix(c->Dim(x, 0), c->Dim(windows, 0)));
-      return absl::OkStatus();
-    })
-    .Doc(R"doc(
-Densified Winner-Take-All hash codes (DWTA, Chen & Shrivastava 2018).
-
-Window m of row b is empty when every entry x[b, windows[m, k]] is zero
-(either sign) or NaN. A non-empty window's code is the argmax over its
-non-zero, non-NaN entries (ties to the smallest k). An empty window m takes
-the code of window j_t = fmix32(m * 0x9e3779b9 + t) mod M (uint32
-arithmetic, murmur3's finaliser) for the first t in 1..max_probes whose
-window is not empty, or 0 when none is.
-
-x: [B, D] float32, float16 or bfloat16.
-windows: [M, K] int32, every entry in [0, D).
-codes: [B, M] int32 in [0, K).
-max_probes: probes per empty window, >= 1.
 )doc");
 
 REGISTER_OP("WtaBuckets")

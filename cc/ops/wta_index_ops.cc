@@ -1,18 +1,17 @@
 // Op definitions and shape functions of the bucket index family.
-#include "tensorflow/core/framework/common_shape_fns.h"
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/shape_inference.h"
+#include "cc/ops/shape_fns.h"
 
 namespace tensorflow {
 namespace wta {
+namespace {
 
-using shape_inference::DimensionHandle;
-using shape_inference::InferenceContext;
-using shape_inference::ShapeHandle;
-
-// Shapes shared by the query ops: query_buckets [B, L], an index of
-// [L, N] tensors and a scalar num_buckets.
-absl::Status CheckQueryShapes(InferenceContext* c) {
+// Shape function of the query ops: query_buckets [B, L], an index of
+// [L, N] tensors and a scalar num_buckets give candidates [B, C], or [C]
+// when kPooled (one candidate set for the batch).
+template <bool kPooled>
+absl::Status QueryIndexShape(InferenceContext* c) {
+  int64_t num_candidates;
+  TF_RETURN_IF_ERROR(c->GetAttr("num_candidates", &num_candidates));
   ShapeHandle query, sorted_buckets, sorted_units, num_buckets;
   TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 2, &query));
   TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 2, &sorted_buckets));
@@ -20,8 +19,27 @@ absl::Status CheckQueryShapes(InferenceContext* c) {
   TF_RETURN_IF_ERROR(c->WithRank(c->input(3), 0, &num_buckets));
   TF_RETURN_IF_ERROR(c->Merge(sorted_buckets, sorted_units, &sorted_units));
   DimensionHandle num_tables;
-  return c->Merge(c->Dim(query, 1), c->Dim(sorted_units, 0), &num_tables);
+  TF_RETURN_IF_ERROR(
+      c->Merge(c->Dim(query, 1), c->Dim(sorted_units, 0), &num_tables));
+  c->set_output(0, kPooled ? c->Vector(num_candidates)
+                           : c->Matrix(c->Dim(query, 0), num_candidates));
+  return absl::OkStatus();
 }
+
+}  // namespace
+
+// REGISTER_OP of a query op: the inputs and attributes they share.
+#define WTA_QUERY_INDEX_OP(name, pooled)      \
+  REGISTER_OP(name)                           \
+      .Input("query_buckets: int32")          \
+      .Input("sorted_buckets: int32")         \
+      .Input("sorted_units: int32")           \
+      .Input("num_buckets: int32")            \
+      .Output("candidates: int32")            \
+      .Attr("num_candidates: int >= 0")       \
+      .Attr("max_bucket_size: int = -1")      \
+      .Attr("check_index: bool = true")       \
+      .SetShapeFn(QueryIndexShape<pooled>)
 
 REGISTER_OP("WtaBuildIndex")
     .Input("unit_buckets: int32")
@@ -50,22 +68,7 @@ sorted_units: [L, N] int32, the unit ids in the same order (ascending within
 num_buckets_out: [] int32, num_buckets (kept with the index for queries).
 )doc");
 
-REGISTER_OP("WtaQueryIndex")
-    .Input("query_buckets: int32")
-    .Input("sorted_buckets: int32")
-    .Input("sorted_units: int32")
-    .Input("num_buckets: int32")
-    .Output("candidates: int32")
-    .Attr("num_candidates: int >= 0")
-    .Attr("max_bucket_size: int = -1")
-    .Attr("check_index: bool = true")
-    .SetShapeFn([](InferenceContext* c) {
-      int64_t num_candidates;
-      TF_RETURN_IF_ERROR(c->GetAttr("num_candidates", &num_candidates));
-      TF_RETURN_IF_ERROR(CheckQueryShapes(c));
-      c->set_output(0, c->Matrix(c->Dim(c->input(0), 0), num_candidates));
-      return absl::OkStatus();
-    })
+WTA_QUERY_INDEX_OP("WtaQueryIndex", false)
     .Doc(R"doc(
 Candidate units of each query: those that share its bucket in at least one
 table, by collision count (descending) then unit id (ascending), cut to
@@ -81,22 +84,7 @@ check_index: whether the CPU kernel checks that the index is sorted and in
   candidates but is never read out of bounds. The GPU kernel never checks.
 )doc");
 
-REGISTER_OP("WtaQueryIndexPooled")
-    .Input("query_buckets: int32")
-    .Input("sorted_buckets: int32")
-    .Input("sorted_units: int32")
-    .Input("num_buckets: int32")
-    .Output("candidates: int32")
-    .Attr("num_candidates: int >= 0")
-    .Attr("max_bucket_size: int = -1")
-    .Attr("check_index: bool = true")
-    .SetShapeFn([](InferenceContext* c) {
-      int64_t num_candidates;
-      TF_RETURN_IF_ERROR(c->GetAttr("num_candidates", &num_candidates));
-      TF_RETURN_IF_ERROR(CheckQueryShapes(c));
-      c->set_output(0, c->Vector(num_candidates));
-      return absl::OkStatus();
-    })
+WTA_QUERY_INDEX_OP("WtaQueryIndexPooled", true)
     .Doc(R"doc(
 One candidate set for a batch of queries: the units that share a bucket with
 at least one query row, by their collision count summed over all rows and
