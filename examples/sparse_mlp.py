@@ -10,7 +10,7 @@ the `--num-candidates` units whose weight rows collide with the input's WTA
 hash are computed, forward and backward (Spring & Shrivastava 2017); the
 others output 0. `--hash-type dwta` hashes with densified WTA (Chen &
 Shrivastava 2018), meant for mostly-zero inputs such as pixels and a sparse
-layer's ReLU output; it measured worse than plain WTA here (see README.md), so
+layer's ReLU output; it measured worse than plain WTA here (see examples/README.md), so
 plain WTA is the default. Prints test accuracy, time per epoch and per step,
 and the fraction of the Dense MLP's multiplications that the sparse one
 performs.

@@ -43,7 +43,7 @@ class HashIndex(keras.layers.Layer):
         that see only zeros borrow the code of a non-empty window instead of
         all hashing to code 0); rows and queries are hashed alike, and on
         inputs with no zero the two agree. "dwta" measured worse for hidden
-        layers (README, Examples): a borrowed code is compared with a dense
+        layers (examples/README.md): a borrowed code is compared with a dense
         row's own code of that window, which is unrelated to the input.
       max_bucket_size: int cap on the rows a bucket contributes to a query,
         or None (exact).

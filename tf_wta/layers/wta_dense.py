@@ -8,6 +8,7 @@ from tf_wta._arguments import positive_int
 from tf_wta.layers import hash_settings
 from tf_wta.layers.candidate_sets import EMPTY_SLOT_LOGIT, scatter_rows
 from tf_wta.layers.hash_index import HashIndex
+from tf_wta.layers.lazy_regularization import LazyRowRegularization
 from tf_wta.layers.output_training import OutputTraining
 from tf_wta.layers.training_step import current_training_step
 
@@ -29,7 +30,7 @@ def _row_per_unit(initializer):
 
 
 @keras.saving.register_keras_serializable(package="tf_wta")
-class WTADense(OutputTraining, keras.layers.Layer):
+class WTADense(OutputTraining, LazyRowRegularization, keras.layers.Layer):
     """A Dense layer whose units are selected by Winner-Take-All hashing.
 
     The kernel has one row per unit, `[units, D]`. Its rows are WTA-hashed
@@ -191,30 +192,6 @@ class WTADense(OutputTraining, keras.layers.Layer):
         if self.bias is not None:
             outputs = outputs + self.bias
         return self.activation(outputs)
-
-    def row_penalty(self, ids):
-        """The regularizers' penalty on the rows `ids` only (lazy
-        regularization): float32 [], 0 without regularizers.
-
-        Args:
-          ids: int32 tensor of unit ids; -1 entries and repeats are ignored.
-        """
-        penalty = tf.constant(0.0)
-        if self.kernel_regularizer is None and self.bias_regularizer is None:
-            return penalty
-        ids, _ = tf.unique(tf.boolean_mask(ids, ids >= 0))
-        if self.kernel_regularizer is not None:
-            penalty += self.kernel_regularizer(tf.gather(self.kernel, ids))
-        if self.bias_regularizer is not None and self.bias is not None:
-            penalty += self.bias_regularizer(tf.gather(self.bias, ids))
-        return penalty
-
-    def _add_row_penalty(self, ids):
-        if self.kernel_regularizer is None and self.bias_regularizer is None:
-            return
-        # Keras sums the replicas' gradients: each adds its share.
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        self.add_loss(self.row_penalty(tf.reshape(ids, [-1])) / replicas)
 
     def _sparse_outputs(self, inputs, training):
         tables = None

@@ -1,0 +1,33 @@
+"""Lazy regularization: a layer's regularizers applied to the rows a
+training step computes, not to a whole (huge) kernel."""
+import tensorflow as tf
+
+
+class LazyRowRegularization:
+    """Mixed into `WTADense`: a penalty on the whole kernel would make its
+    gradient dense and defeat the sparse update, so `kernel_regularizer` and
+    `bias_regularizer` penalise only the rows a step computes."""
+
+    def row_penalty(self, ids):
+        """The regularizers' penalty on the rows `ids` only (lazy
+        regularization): float32 [], 0 without regularizers.
+
+        Args:
+          ids: int32 tensor of unit ids; -1 entries and repeats are ignored.
+        """
+        penalty = tf.constant(0.0)
+        if self.kernel_regularizer is None and self.bias_regularizer is None:
+            return penalty
+        ids, _ = tf.unique(tf.boolean_mask(ids, ids >= 0))
+        if self.kernel_regularizer is not None:
+            penalty += self.kernel_regularizer(tf.gather(self.kernel, ids))
+        if self.bias_regularizer is not None and self.bias is not None:
+            penalty += self.bias_regularizer(tf.gather(self.bias, ids))
+        return penalty
+
+    def _add_row_penalty(self, ids):
+        if self.kernel_regularizer is None and self.bias_regularizer is None:
+            return
+        # Keras sums the replicas' gradients: each adds its share.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        self.add_loss(self.row_penalty(tf.reshape(ids, [-1])) / replicas)
