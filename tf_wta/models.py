@@ -3,7 +3,9 @@ the labels: `WTAModel` (functional) and `WTASequential`."""
 import keras
 import tensorflow as tf
 
+from tf_wta.labels import label_matrix, multi_hot
 from tf_wta.layers.training_step import TrainingStep, training_step
+from tf_wta.layers.wta_dense import WTADense
 
 
 def _replicas():
@@ -21,6 +23,12 @@ class CandidateTrainStep:
     says where each label went, so the compiled loss and metrics are taken
     over the candidates. Without such an output layer the step is Keras'
     own.
+
+    Multi-label (labels int [B, k] padded with -1, or ragged [B, None]):
+    every positive is among the candidates, and the compiled loss and
+    metrics get multi-hot float targets over the candidates in training,
+    over all units in `evaluate` (e.g. `tf_wta.MultiLabelSoftmaxCrossentropy()`
+    or `keras.losses.BinaryCrossentropy(from_logits=True)`).
     """
 
     def train_step(self, data):
@@ -30,6 +38,8 @@ class CandidateTrainStep:
             y_pred = self(x, training=True)
             if step.output_layer is not None:
                 y = step.label_positions
+                if y.shape.rank == 2:  # multi-label: multi-hot over the candidates
+                    y = multi_hot(y, tf.shape(y_pred)[1], y_pred.dtype)
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                      training=True)
             # Keras divides the loss by the replica count for the gradient
@@ -40,6 +50,27 @@ class CandidateTrainStep:
         gradients = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if y is not None and self._has_output_layer():
+            labels, multi_label = label_matrix(y)
+            if multi_label:
+                y_pred = self(x, training=False)
+                y = multi_hot(labels, tf.shape(y_pred)[1], y_pred.dtype)
+                return self._evaluate(x, y, y_pred, sample_weight)
+        return super().test_step(data)
+
+    def _evaluate(self, x, y, y_pred, sample_weight):
+        loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                 training=False)
+        self._loss_metric().update_state(loss * _replicas(),
+                                         sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def _has_output_layer(self):
+        return any(isinstance(layer, WTADense) and layer.mode == "output"
+                   for layer in self.layers)
 
     def _loss_metric(self):
         return next(metric for metric in self.metrics if metric.name == "loss")

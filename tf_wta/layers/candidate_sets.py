@@ -27,20 +27,45 @@ def shared_candidate_set(labels, sampled):
     """One set of classes scored for every example of a batch.
 
     Args:
-      labels: int32 [B], the batch's labels.
+      labels: int32 [B] (one label per example) or [B, k] (several, -1
+        padded), the batch's labels.
       sampled: int32 [n], hashed classes of the batch's examples (-1
         padded) and uniformly drawn classes (`WTADense.shared_candidates`).
     Returns:
       (ids, positions): int32 [S] the distinct classes of both, labels
-      first (S <= B + n, known at run time), and int32 [B] the position
-      of each example's label in ids. A class appears once, so no example
-      sees its own label as a negative (no accidental hits to mask); the
-      other examples' labels are negatives, as in the full softmax.
+      first (S <= B * k + n, known at run time), and int32 positions of
+      the labels in ids, shaped like labels (-1 where a label is -1). A
+      class appears once, so no example sees its own label as a negative
+      (no accidental hits to mask); the other examples' labels are
+      negatives, as in the full softmax.
     """
-    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+    labels = tf.cast(labels, tf.int32)
+    flat = tf.reshape(labels, [-1])
     sampled = tf.boolean_mask(sampled, sampled >= 0)
-    ids, slots = tf.unique(tf.concat([labels, sampled], axis=0))
-    return ids, slots[:tf.shape(labels)[0]]
+    # -1 padding takes part in tf.unique, then is dropped with a renumbering.
+    all_ids, slots = tf.unique(tf.concat([flat, sampled], axis=0))
+    kept = all_ids >= 0
+    renumbered = tf.cumsum(tf.cast(kept, tf.int32)) - 1
+    label_slots = tf.gather(renumbered, slots[:tf.size(flat)])
+    positions = tf.where(flat >= 0, label_slots, -1)
+    return tf.boolean_mask(all_ids, kept), tf.reshape(positions, tf.shape(labels))
+
+
+def candidates_with_all_labels(candidates, labels):
+    """Each row's labels first, then its candidates that are not labels.
+
+    Args:
+      candidates: int32 [B, C] unit ids, -1 padded.
+      labels: int32 [B, k] label ids, -1 padded.
+    Returns:
+      (candidates, positions): int32 [B, k + C] (a candidate that repeats a
+      label of its row becomes -1) and int32 [B, k], each label's column
+      (-1 for padding).
+    """
+    repeats = tf.reduce_any(tf.equal(candidates[:, :, None], labels[:, None, :]), axis=-1)
+    candidates = tf.concat([labels, tf.where(repeats, -1, candidates)], axis=1)
+    columns = tf.broadcast_to(tf.range(tf.shape(labels)[1])[None, :], tf.shape(labels))
+    return candidates, tf.where(labels >= 0, columns, -1)
 
 
 def shared_logits(inputs, kernel, bias, ids):

@@ -4,7 +4,9 @@ import keras
 import tensorflow as tf
 
 from tf_wta.candidates import candidates_with_labels
-from tf_wta.layers.candidate_sets import (EMPTY_SLOT_LOGIT, shared_candidate_set, shared_logits,
+from tf_wta.labels import check_label_range, label_matrix
+from tf_wta.layers.candidate_sets import (EMPTY_SLOT_LOGIT, candidates_with_all_labels,
+                                          shared_candidate_set, shared_logits,
                                           uniform_logits_per_example)
 
 
@@ -55,28 +57,29 @@ class OutputTraining:
 
         Args:
           inputs: float32 [B, D].
-          labels: int [B] in [0, units).
+          labels: int [B] or [B, 1] in [0, units); or, several per example,
+            int [B, k] in [-1, units) padded with -1, or a ragged [B, None].
         Returns:
           (outputs, positions, ids). Shared: float32 [B, S] outputs over
-          the batch's S classes, int32 [B] the column of each label, int32
-          [S] the class ids. Per example: float32 [B, C + U] outputs over
-          each row's candidates then the U distinct uniform draws (empty or
-          repeated slots at -1e9 before the activation), int32 [B] the
-          column of each label, int32 [B, C + U] the unit ids.
+          the batch's S classes, the column of each label (int32 [B], or
+          [B, k] with -1 for padding when multi-label), int32 [S] the class
+          ids. Per example: float32 [B, C'] outputs over each row's
+          candidates then the U distinct uniform draws (empty or repeated
+          slots at -1e9 before the activation), the label columns as
+          above, int32 [B, C'] the unit ids.
         """
-        labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
-        checks = [
-            tf.debugging.assert_non_negative(labels, message="labels must be >= 0"),
-            tf.debugging.assert_less(labels, self.units,
-                                     message=f"labels must be < units={self.units}"),
-        ]
-        with tf.control_dependencies(checks):
+        labels, multi_label = label_matrix(labels)
+        with tf.control_dependencies(check_label_range(labels, self.units)):
             self.index.count_training_step(self.kernel, rebuild=self.num_candidates > 0)
             if self.candidates == "shared":
-                ids, positions = shared_candidate_set(labels, self.shared_candidates(inputs))
+                ids, positions = shared_candidate_set(
+                    labels if multi_label else labels[:, 0], self.shared_candidates(inputs))
                 outputs = shared_logits(inputs, self.kernel, self.bias, ids)
                 return self.activation(outputs), positions, ids
-            candidates, positions = candidates_with_labels(self.query(inputs), labels)
+            if multi_label:
+                candidates, positions = candidates_with_all_labels(self.query(inputs), labels)
+            else:
+                candidates, positions = candidates_with_labels(self.query(inputs), labels[:, 0])
         outputs = self._candidate_logits(inputs, candidates)
         if self.num_uniform:
             uniform, ids = uniform_logits_per_example(inputs, self.kernel, self.bias, candidates,

@@ -1,0 +1,87 @@
+"""Ranking metrics of extreme classification: precision@k and nDCG@k."""
+import keras
+import tensorflow as tf
+
+from tf_wta.labels import label_matrix, multi_hot
+
+
+def _relevance(y_true, y_pred):
+    """y_true as float [B, N] multi-hot over y_pred's N columns: from a
+    multi-hot [B, N] (float, or int of N columns), or from int class ids
+    ([B], [B, k] -1 padded, ragged)."""
+    if not isinstance(y_true, tf.RaggedTensor):
+        y_true = tf.convert_to_tensor(y_true)
+        num_units = y_pred.shape[-1]
+        if y_true.dtype.is_floating or (y_true.shape.rank == 2 and num_units is not None
+                                        and y_true.shape[-1] == num_units):
+            return tf.cast(y_true, y_pred.dtype)
+    labels, _ = label_matrix(y_true)
+    return multi_hot(labels, tf.shape(y_pred)[-1], y_pred.dtype)
+
+
+def ranking_scores(y_true, y_pred, k):
+    """Per-example precision@k and nDCG@k of scores against relevant classes.
+
+    Args:
+      y_true: the relevant classes: float [B, N] multi-hot, or int class ids
+        ([B], [B, k'] padded with -1, or ragged [B, None]).
+      y_pred: float [B, N] scores (exact logits or probabilities).
+      k: int >= 1 (at most N).
+    Returns:
+      (precision, ndcg): float [B] each; an example without a relevant
+      class scores 0 in both.
+    """
+    y_pred = tf.convert_to_tensor(y_pred)
+    relevance = _relevance(y_true, y_pred)
+    top = tf.math.top_k(y_pred, k).indices
+    hits = tf.gather(relevance, top, batch_dims=1)
+    precision = tf.reduce_sum(hits, axis=1) / k
+    discounts = 1.0 / tf.math.log(tf.range(2, k + 2, dtype=y_pred.dtype)) * tf.math.log(
+        tf.constant(2.0, y_pred.dtype))
+    dcg = tf.reduce_sum(hits * discounts, axis=1)
+    positives = tf.cast(tf.minimum(tf.reduce_sum(relevance, axis=1), k), tf.int32)
+    ideal = tf.gather(tf.concat([[0.0], tf.cumsum(discounts)], axis=0), positives)
+    return precision, tf.math.divide_no_nan(dcg, tf.cast(ideal, dcg.dtype))
+
+
+class _RankingMetric(keras.metrics.Mean):
+    def __init__(self, k, name, dtype=None):
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be an int >= 1, got {k!r}")
+        super().__init__(name=name, dtype=dtype)
+        self.k = k
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        precision, ndcg = ranking_scores(y_true, y_pred, self.k)
+        return super().update_state(self._select(precision, ndcg), sample_weight)
+
+    def get_config(self):
+        return {"k": self.k, "name": self.name, "dtype": self.dtype}
+
+
+@keras.saving.register_keras_serializable(package="tf_wta")
+class PrecisionAtK(_RankingMetric):
+    """Mean precision@k: the share of an example's k best-scored classes
+    that are relevant. `update_state(y_true, y_pred)`: y_true multi-hot
+    [B, N] or class ids (int [B], [B, k'] padded with -1, ragged); y_pred
+    float [B, N] scores. In `WTAModel.evaluate` (exact outputs) it is the
+    field's P@k; as a training metric it ranks the candidate set only."""
+
+    def __init__(self, k=1, name=None, dtype=None):
+        super().__init__(k, name or f"precision_at_{k}", dtype)
+
+    def _select(self, precision, ndcg):
+        return precision
+
+
+@keras.saving.register_keras_serializable(package="tf_wta")
+class NDCGAtK(_RankingMetric):
+    """Mean nDCG@k with binary relevance: sum over the k best-scored classes
+    of relevance / log2(rank + 1), divided by its best possible value for
+    the example's number of relevant classes. Inputs as `PrecisionAtK`."""
+
+    def __init__(self, k=1, name=None, dtype=None):
+        super().__init__(k, name or f"ndcg_at_{k}", dtype)
+
+    def _select(self, precision, ndcg):
+        return ndcg
