@@ -53,7 +53,9 @@ def xml_repository_dataset(path, batch_size, num_features=None, num_labels=None)
     Returns:
       A `tf.data.Dataset` of (features, labels): `tf.SparseTensor` float32
       [B, num_features] with sorted indices, and `tf.RaggedTensor` int32
-      [B, None] label ids. Feed it to `WTAModel.fit` as it is.
+      [B, None] label ids, in file order, with a known cardinality. Feed
+      it to `WTAModel.fit` as it is (shuffle the file beforehand, or the
+      batches with `.shuffle`, for SGD's sake).
     Raises:
       ValueError: (now) a bad header, a header that disagrees with
         num_features / num_labels, or a line count other than the header's.
@@ -74,9 +76,11 @@ def xml_repository_dataset(path, batch_size, num_features=None, num_labels=None)
                          f"{lines} lines after it")
     dataset = tf.data.TextLineDataset(path).skip(1)
     numbered = tf.data.Dataset.zip(tf.data.Dataset.range(2, num_points + 2), dataset)
-    return numbered.batch(batch_size).map(
+    batches = numbered.batch(batch_size).map(
         lambda numbers, text: _parse_lines(numbers, text, features, labels),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # The count is checked above: Keras then knows the epoch's length.
+    return batches.apply(tf.data.experimental.assert_cardinality(-(-num_points // batch_size)))
 
 
 def _assert_lines(ok, numbers, text, what):
@@ -102,10 +106,12 @@ def _parse_lines(numbers, text, num_features, num_labels):
               _assert_lines(good_features, numbers, text,
                             "has a malformed feature (want id:value):")]
     with tf.control_dependencies(checks):
-        label_ids = tf.strings.to_number(tf.strings.split(label_text, ","), tf.int64)
-        pairs = tf.strings.split(feature_tokens, ":")
-        feature_ids = tf.strings.to_number(pairs[:, :, 0], tf.int64)
-        values = tf.strings.to_number(pairs[:, :, 1], tf.float32)
+        label_tokens = tf.strings.split(label_text, ",")
+        label_tokens = tf.ragged.boolean_mask(label_tokens, label_tokens != "")
+        label_ids = tf.strings.to_number(label_tokens, tf.int64)
+        pairs = tf.strings.split(feature_tokens.flat_values, ":").to_tensor(shape=[None, 2])
+        feature_ids = feature_tokens.with_flat_values(tf.strings.to_number(pairs[:, 0], tf.int64))
+        values = feature_tokens.with_flat_values(tf.strings.to_number(pairs[:, 1], tf.float32))
     checks = [
         _assert_lines(tf.reduce_all(label_ids < num_labels, axis=1), numbers, text,
                       f"has a label id >= num_labels={num_labels}:"),
