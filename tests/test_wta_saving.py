@@ -121,3 +121,32 @@ def test_hidden_layer_trains_under_mirrored_strategy_on_two_cpus(tmp_path, model
         "assert model.predict(x[:8], verbose=0).shape == (8, 2)\n" % model_class,
         cwd=tmp_path)
 
+
+def test_exported_top_k_serves_in_a_fresh_process(tmp_path):
+    x, y = prototype_data(300, 16, 512, seed=11)
+    model = compile_for_classes(output_model(300, 16), tf_wta.LazyAdam(0.02))
+    model.fit(dataset(x, y), epochs=2, verbose=0)
+    tf_wta.export_top_k(model, str(tmp_path / "top_k"), k=5, num_candidates=40)
+    features = keras.Model(model.inputs, model.layers[-1].input)
+    scores, ids = model.layers[-1].top_k(features(x[:32]), 5, num_candidates=40)
+    np.save(tmp_path / "x.npy", x[:32])
+    np.save(tmp_path / "ids.npy", ids.numpy())
+    np.save(tmp_path / "scores.npy", scores.numpy())
+    run_python(
+        "import numpy as np, tensorflow as tf, tf_wta\n"
+        "tf_wta.load_ops()\n"
+        "served = tf.saved_model.load('top_k')\n"
+        "out = served.signatures['serving_default'](tf.constant(np.load('x.npy')))\n"
+        "np.testing.assert_array_equal(out['ids'].numpy(), np.load('ids.npy'))\n"
+        "np.testing.assert_allclose(out['scores'].numpy(), np.load('scores.npy'), rtol=1e-5)\n",
+        cwd=tmp_path)
+    exact = model.predict(x[:32], verbose=0)
+    assert np.mean(ids.numpy()[:, 0] == exact.argmax(axis=1)) > 0.9
+
+
+def test_export_top_k_needs_a_wta_output():
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, keras.layers.Dense(4)(inputs))
+    with pytest.raises(ValueError, match="WTADense\\(mode='output'\\), got Dense"):
+        tf_wta.export_top_k(model, "unused", k=1)
+

@@ -10,6 +10,7 @@ from tf_wta.ops import (Index, build_index, densified_wta_hash, hashed_matmul, n
                         query_index, query_index_pooled, wta_buckets, wta_hash, wta_windows)
 from tf_wta.optimizers import LazyAdam, SparseSGD
 from tf_wta import xml_repository
+from tf_wta.serving import export_top_k
 from tf_wta.sparse_apply import sparse_apply_adam, sparse_apply_sgd
 from tf_wta.xml_repository import xml_repository_dataset
 
@@ -17,7 +18,7 @@ __all__ = [
     "CandidateQuality", "HashIndex", "Index", "LazyAdam", "MultiLabelSoftmaxCrossentropy",
     "NDCGAtK", "PrecisionAtK", "SparseSGD", "WTADense", "WTAModel", "WTASequential",
     "build_index", "build_info", "candidate_quality", "candidates_with_labels",
-    "densified_wta_hash", "hashed_matmul", "load_ops", "num_buckets", "query_index",
+    "densified_wta_hash", "export_top_k", "hashed_matmul", "load_ops", "num_buckets", "query_index",
     "query_index_pooled", "ranking_scores", "sparse_apply_adam", "sparse_apply_sgd",
     "wta_buckets", "wta_hash", "wta_windows", "xml_repository", "xml_repository_dataset",
 ]
