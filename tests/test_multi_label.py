@@ -151,3 +151,60 @@ def test_bad_multi_labels_are_clear_errors():
         model.fit(x, np.array([[1, 50], [2, -1]], np.int32), verbose=0)
     with pytest.raises(tf.errors.InvalidArgumentError, match="-1 pads multi-label rows"):
         model.fit(x, np.array([[1, -2], [2, -1]], np.int32), verbose=0)
+
+
+def test_sampled_binary_crossentropy_weighs_scored_negatives_for_all_of_them():
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((4, 10)).astype(np.float32)
+    targets = (rng.random((4, 10)) < 0.2).astype(np.float32)
+    targets[0] = 0
+    # Every class scored: Keras' mean binary cross-entropy.
+    keras_bce = keras.losses.BinaryCrossentropy(from_logits=True, reduction=None)
+    np.testing.assert_allclose(
+        tf_wta.SampledBinaryCrossentropy(10, reduction=None)(targets, logits).numpy(),
+        keras_bce(targets[..., None], logits[..., None]).numpy().mean(axis=1), rtol=1e-5)
+    # Candidates of 100 classes, one slot empty: scored negatives stand for all.
+    logits[:, -1] = -1e9
+    per_class = np.logaddexp(0, logits) - targets * logits
+    scored = np.arange(10) < 9
+    positives = (targets * scored).sum(1)
+    negatives = ((1 - targets) * scored).sum(1)
+    expected = ((per_class * targets * scored).sum(1) + (100 - positives) / negatives
+                * (per_class * (1 - targets) * scored).sum(1)) / 100
+    np.testing.assert_allclose(
+        tf_wta.SampledBinaryCrossentropy(100, reduction=None)(targets, logits).numpy(),
+        expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="units must be an int >= 1"):
+        tf_wta.SampledBinaryCrossentropy(0)
+
+
+@pytest.mark.parametrize("chunk_units", [7, 64, 1000])
+def test_exact_top_k_in_chunks_matches_numpy(chunk_units):
+    layer = tf_wta.WTADense(300, seed=0)
+    x = tf.random.stateless_normal([6, 16], seed=[5, 6])
+    layer(x)
+    layer.bias.assign(tf.random.stateless_normal([300], seed=[7, 8]))
+    scores, ids = layer.exact_top_k(x, 5, chunk_units=chunk_units)
+    logits = x.numpy() @ layer.kernel.numpy().T + layer.bias.numpy()
+    expected = np.argsort(-logits, axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(ids.numpy(), expected)
+    np.testing.assert_allclose(scores.numpy(), np.take_along_axis(logits, expected, 1),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="k=301 must be <= units=300"):
+        layer.exact_top_k(x, 301)
+
+
+def test_ranking_evaluation_in_chunks_equals_evaluate_on_exact_outputs():
+    x, labels = multi_label_data(200, 16, 300, seed=4)
+    inputs = keras.Input((16,))
+    model = tf_wta.WTAModel(inputs, tf_wta.WTADense(200, num_uniform=32, seed=0)(inputs))
+    model.compile(tf_wta.LazyAdam(0.05), tf_wta.MultiLabelSoftmaxCrossentropy(),
+                  metrics=[tf_wta.PrecisionAtK(k) for k in (1, 3)]
+                  + [tf_wta.NDCGAtK(k) for k in (1, 3)])
+    model.fit(x, labels, batch_size=50, epochs=3, verbose=0)
+    evaluated = model.evaluate(x, labels, batch_size=60, verbose=0, return_dict=True)
+    chunked = tf_wta.ranking_evaluation(
+        model, tf.data.Dataset.from_tensor_slices((x, labels)).batch(60), ks=(1, 3),
+        chunk_units=37)
+    for name, value in chunked.items():
+        assert value == pytest.approx(evaluated[name], abs=1e-5), name

@@ -3,6 +3,7 @@ import keras
 import tensorflow as tf
 
 from tf_wta.labels import label_matrix, multi_hot
+from tf_wta.layers.wta_dense import WTADense
 
 
 def _relevance(y_true, y_pred):
@@ -33,15 +34,79 @@ def ranking_scores(y_true, y_pred, k):
     """
     y_pred = tf.convert_to_tensor(y_pred)
     relevance = _relevance(y_true, y_pred)
-    top = tf.math.top_k(y_pred, k).indices
-    hits = tf.gather(relevance, top, batch_dims=1)
+    hits = tf.gather(relevance, tf.math.top_k(y_pred, k).indices, batch_dims=1)
+    return _scores_of_hits(hits, tf.reduce_sum(relevance, axis=1))
+
+
+def ranking_scores_of_ids(labels, top_ids):
+    """Precision@k and nDCG@k of ranked class ids (e.g. `WTADense.exact_top_k`),
+    without any [B, N] tensor.
+
+    Args:
+      labels: the relevant class ids: int [B], [B, k'] padded with -1, or
+        ragged [B, None] (distinct within a row).
+      top_ids: int [B, k], each row's classes best first.
+    Returns:
+      (precision, ndcg): float32 [B] each.
+    """
+    labels, _ = label_matrix(labels)
+    top_ids = tf.cast(top_ids, tf.int32)
+    hits = tf.reduce_any(tf.logical_and(tf.equal(top_ids[:, :, None], labels[:, None, :]),
+                                        labels[:, None, :] >= 0), axis=2)
+    return _scores_of_hits(tf.cast(hits, tf.float32),
+                           tf.reduce_sum(tf.cast(labels >= 0, tf.float32), axis=1))
+
+
+def _scores_of_hits(hits, num_relevant):
+    """(precision, ndcg) [B] from float hits [B, k] (1 where the class at
+    that rank is relevant) and the number of relevant classes [B]."""
+    k = hits.shape[1]
     precision = tf.reduce_sum(hits, axis=1) / k
-    discounts = 1.0 / tf.math.log(tf.range(2, k + 2, dtype=y_pred.dtype)) * tf.math.log(
-        tf.constant(2.0, y_pred.dtype))
+    discounts = tf.math.log(tf.constant(2.0, hits.dtype)) / tf.math.log(
+        tf.range(2, k + 2, dtype=hits.dtype))
     dcg = tf.reduce_sum(hits * discounts, axis=1)
-    positives = tf.cast(tf.minimum(tf.reduce_sum(relevance, axis=1), k), tf.int32)
+    positives = tf.cast(tf.minimum(num_relevant, k), tf.int32)
     ideal = tf.gather(tf.concat([[0.0], tf.cumsum(discounts)], axis=0), positives)
     return precision, tf.math.divide_no_nan(dcg, tf.cast(ideal, dcg.dtype))
+
+
+def ranking_evaluation(model, dataset, ks=(1, 3, 5), chunk_units=65_536):
+    """Exact P@k and nDCG@k of a model whose output is a
+    `WTADense(mode="output")`, over a dataset, without materialising the
+    `[B, units]` outputs: each batch's exact top max(ks) classes come from
+    `WTADense.exact_top_k` (chunks of `chunk_units` kernel rows).
+
+    Args:
+      model: a built Keras model (functional or Sequential) ending in the
+        WTADense.
+      dataset: a `tf.data.Dataset` of (inputs, labels), labels as
+        `WTAModel.fit` takes them.
+      ks: ints >= 1.
+      chunk_units: kernel rows scored at once (memory B x chunk_units).
+    Returns:
+      {"precision_at_k": float, "ndcg_at_k": float} for each k, means over
+      the dataset's examples.
+    """
+    layer = model.layers[-1]
+    if not isinstance(layer, WTADense):
+        raise ValueError(f"ranking_evaluation needs a model ending in a WTADense, got "
+                         f"{type(layer).__name__}")
+    features = keras.Model(model.inputs, layer.input)
+    largest = max(ks)
+
+    @tf.function
+    def scores_of_batch(x, labels):
+        _, top_ids = layer.exact_top_k(features(x, training=False), largest, chunk_units)
+        return [ranking_scores_of_ids(labels, top_ids[:, :k]) for k in ks]
+
+    sums = {f"{name}_at_{k}": 0.0 for k in ks for name in ("precision", "ndcg")}
+    count = 0
+    for x, labels in dataset:
+        for k, (precision, ndcg) in zip(ks, scores_of_batch(x, labels)):
+            sums[f"precision_at_{k}"] += float(tf.reduce_sum(precision))
+            sums[f"ndcg_at_{k}"] += float(tf.reduce_sum(ndcg))
+        count += int(tf.shape(precision)[0])
+    return {name: total / max(count, 1) for name, total in sums.items()}
 
 
 class _RankingMetric(keras.metrics.Mean):

@@ -1,6 +1,5 @@
 """WTADense: a Dense layer that computes only the units its input hashes to."""
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tf_wta import ops
@@ -10,6 +9,7 @@ from tf_wta.layers.candidate_sets import EMPTY_SLOT_LOGIT, scatter_rows
 from tf_wta.layers.hash_index import HashIndex
 from tf_wta.layers.lazy_regularization import LazyRowRegularization
 from tf_wta.layers.output_training import OutputTraining
+from tf_wta.layers.retrieval import Retrieval
 from tf_wta.layers.training_step import current_training_step
 
 MODES = ("output", "hidden")
@@ -30,7 +30,7 @@ def _row_per_unit(initializer):
 
 
 @keras.saving.register_keras_serializable(package="tf_wta")
-class WTADense(OutputTraining, LazyRowRegularization, keras.layers.Layer):
+class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.Layer):
     """A Dense layer whose units are selected by Winner-Take-All hashing.
 
     The kernel has one row per unit, `[units, D]`. Its rows are WTA-hashed
@@ -204,35 +204,6 @@ class WTADense(OutputTraining, LazyRowRegularization, keras.layers.Layer):
             self._add_row_penalty(candidates)
         values = self.activation(self._candidate_logits(inputs, candidates))
         return scatter_rows(values, candidates, self.units)
-
-    def top_k(self, inputs, k, num_candidates=None):
-        """Hashed retrieval: the k best units among the candidates, without
-        computing the other units (rebuilds an index older than the weights
-        first).
-
-        Args:
-          inputs: float32 [B, D].
-          k: int, 1 <= k.
-          num_candidates: int, units scored per input (default: the layer's
-            num_candidates per example, 128 with candidates='shared'); more
-            candidates, better recall of the exact top k, linearly more
-            work. max(k, num_candidates) are scored.
-        Returns:
-          (scores, ids): float32 [B, k] logits (before the activation) and
-          int32 [B, k] unit ids, best first; -1 and -inf where a row has
-          fewer than k candidates.
-        """
-        k = positive_int(k, "k")
-        if num_candidates is None:
-            num_candidates = self._query_size()
-        num_candidates = max(k, positive_int(num_candidates, "num_candidates"))
-        tables = self.index.ensure_current(self.kernel,
-                                           rebuilt_in_training=self.num_candidates > 0)
-        candidates = self.query(inputs, num_candidates, tables)
-        logits = self._candidate_logits(inputs, candidates, empty_slot=-np.inf)
-        scores, columns = tf.math.top_k(logits, k)
-        ids = tf.gather(candidates, columns, batch_dims=1)
-        return scores, tf.where(tf.math.is_finite(scores), ids, -1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units)

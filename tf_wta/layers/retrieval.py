@@ -1,0 +1,75 @@
+"""Retrieval of an output-mode WTADense's best units: hashed and exact top-k."""
+import numpy as np
+import tensorflow as tf
+
+from tf_wta._arguments import positive_int
+
+
+class Retrieval:
+    """Mixed into `WTADense`: the k best units of inputs, through the hash
+    index (`top_k`, fast, recall below 1) or exactly in chunks of units
+    (`exact_top_k`, no [B, units] tensor)."""
+
+    def top_k(self, inputs, k, num_candidates=None):
+        """Hashed retrieval: the k best units among the candidates, without
+        computing the other units (rebuilds an index older than the weights
+        first).
+
+        Args:
+          inputs: float32 [B, D].
+          k: int, 1 <= k.
+          num_candidates: int, units scored per input (default: the layer's
+            num_candidates per example, 128 with candidates='shared'); more
+            candidates, better recall of the exact top k, linearly more
+            work. max(k, num_candidates) are scored.
+        Returns:
+          (scores, ids): float32 [B, k] logits (before the activation) and
+          int32 [B, k] unit ids, best first; -1 and -inf where a row has
+          fewer than k candidates.
+        """
+        k = positive_int(k, "k")
+        if num_candidates is None:
+            num_candidates = self._query_size()
+        num_candidates = max(k, positive_int(num_candidates, "num_candidates"))
+        tables = self.index.ensure_current(self.kernel,
+                                           rebuilt_in_training=self.num_candidates > 0)
+        candidates = self.query(inputs, num_candidates, tables)
+        logits = self._candidate_logits(inputs, candidates, empty_slot=-np.inf)
+        scores, columns = tf.math.top_k(logits, k)
+        ids = tf.gather(candidates, columns, batch_dims=1)
+        return scores, tf.where(tf.math.is_finite(scores), ids, -1)
+
+    def exact_top_k(self, inputs, k, chunk_units=65_536):
+        """The exact k best units (logits before the activation), scoring
+        `chunk_units` kernel rows at a time: memory B x chunk_units, not
+        B x units.
+
+        Args:
+          inputs: float32 [B, D].
+          k: int, 1 <= k <= units.
+          chunk_units: int >= 1.
+        Returns:
+          (scores, ids): float32 [B, k] and int32 [B, k], best first (ties:
+          the lower id first).
+        """
+        k = positive_int(k, "k")
+        if k > self.units:
+            raise ValueError(f"k={k} must be <= units={self.units}")
+        chunk_units = positive_int(chunk_units, "chunk_units")
+        inputs = tf.convert_to_tensor(inputs)
+        best_scores = best_ids = None
+        for start in range(0, self.units, chunk_units):
+            stop = min(start + chunk_units, self.units)
+            logits = tf.matmul(inputs, self.kernel[start:stop], transpose_b=True)
+            if self.bias is not None:
+                logits += self.bias[start:stop]
+            scores, ids = tf.math.top_k(logits, min(k, stop - start))
+            ids += start
+            if best_scores is not None:
+                # Earlier chunks first, so that top_k's stable order keeps ties by id.
+                scores = tf.concat([best_scores, scores], axis=1)
+                ids = tf.concat([best_ids, ids], axis=1)
+                scores, columns = tf.math.top_k(scores, min(k, scores.shape[1]))
+                ids = tf.gather(ids, columns, batch_dims=1)
+            best_scores, best_ids = scores, ids
+        return best_scores, best_ids
