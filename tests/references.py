@@ -155,3 +155,14 @@ def densified_wta_hash(x, windows, max_probes=100):
         codes[found] = borrowed[found]
         empty &= ~found
     return codes
+
+
+def simhash(x, windows, signs):
+    """int32 [B, M]: 1 where sum_k signs[m, k] * x[b, windows[m, k]] > 0,
+    summed in float32 in k order, NaN counting as 0."""
+    values = np.nan_to_num(x.astype(np.float32), nan=0.0, posinf=np.inf, neginf=-np.inf)
+    gathered = values[:, windows] * signs[None]  # [B, M, K]
+    total = np.zeros(gathered.shape[:2], np.float32)
+    for k in range(windows.shape[1]):
+        total = total + gathered[:, :, k]
+    return (total > 0).astype(np.int32)

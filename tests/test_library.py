@@ -14,7 +14,7 @@ def registered_devices(op_name):
     return {k.device_type for k in kernels.get_registered_kernels_for_op(op_name).kernel}
 
 
-@pytest.mark.parametrize("op_name", ["WtaHash", "WtaDensifiedHash", "WtaBuckets",
+@pytest.mark.parametrize("op_name", ["WtaHash", "WtaDensifiedHash", "WtaSimhash", "WtaBuckets",
                                      "WtaHashedMatmul", "WtaHashedMatmulGrad", "WtaBuildIndex",
                                      "WtaQueryIndex", "WtaQueryIndexPooled",
                                      "WtaSparseApplySgd", "WtaSparseApplyAdam"])

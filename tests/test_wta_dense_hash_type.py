@@ -30,12 +30,13 @@ def test_default_hash_type_is_wta():
     assert tf_wta.WTADense(10).index.hash_type == "wta"
     assert tf_wta.WTADense(10, mode="hidden").index.hash_type == "wta"
     assert tf_wta.WTADense(10, mode="hidden", hash_type="dwta").index.hash_type == "dwta"
+    assert tf_wta.WTADense(10, mode="hidden", hash_type="simhash").index.hash_type == "simhash"
     with pytest.raises(ValueError, match="hash_type must be one of"):
-        tf_wta.WTADense(10, hash_type="simhash")
+        tf_wta.WTADense(10, hash_type="minhash")
 
 
 @pytest.mark.parametrize("mode,hash_type", [("hidden", "dwta"), ("hidden", "wta"),
-                                            ("output", "dwta")])
+                                            ("output", "dwta"), ("hidden", "simhash")])
 def test_config_round_trip(mode, hash_type):
     layer = tf_wta.WTADense(40, mode=mode, hash_type=hash_type, seed=0)
     config = layer.get_config()
@@ -101,3 +102,35 @@ def test_dwta_hidden_layer_learns_a_sparse_task():
     model.fit(x, y, batch_size=64, epochs=5, verbose=0)
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     assert accuracy > 0.85  # chance: 0.02
+
+
+def test_simhash_layer_hashes_bits_and_learns_a_sparse_task():
+    layer = tf_wta.WTADense(1000, mode="hidden", activation="relu", num_candidates=10,
+                            num_tables=8, window_size=16, seed=0, hash_type="simhash")
+    layer.build((None, 64))
+    assert layer.index.radix == 2 and layer.index.num_buckets == 2 ** layer.index.codes_per_table
+    assert layer.index.codes_per_table == 6  # 1,000 units / 2**6 = about 16 a bucket
+    layer.index.rebuild(layer.kernel)
+    bits = tf_wta.simhash(layer.kernel, layer.index.windows, layer.index.signs)
+    sorted_buckets, sorted_units, _ = tf_wta.build_index(
+        tf_wta.wta_buckets(bits, 2, 6), layer.index.num_buckets)
+    np.testing.assert_array_equal(layer.index.sorted_buckets.numpy(), sorted_buckets.numpy())
+    np.testing.assert_array_equal(layer.index.sorted_units.numpy(), sorted_units.numpy())
+    num_classes, dim = 50, 256
+    x, y = sparse_task(num_classes, dim, 3000)
+    x_test, y_test = sparse_task(num_classes, dim, 1000, sample_seed=2)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((dim,)),
+        tf_wta.WTADense(512, activation="relu", mode="hidden", num_candidates=16,
+                        num_tables=20, window_size=32, rebuild_every=10, seed=0,
+                        hash_type="simhash"),
+        keras.layers.Dense(num_classes),
+    ])
+    model.compile(keras.optimizers.Adam(0.01),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    model.fit(x, y, batch_size=64, epochs=5, verbose=0)
+    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    assert accuracy > 0.85  # chance: 0.02
+

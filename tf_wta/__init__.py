@@ -8,7 +8,8 @@ from tf_wta.metrics import (NDCGAtK, PrecisionAtK, ranking_evaluation, ranking_s
                             ranking_scores_of_ids)
 from tf_wta.models import WTAModel, WTASequential
 from tf_wta.ops import (Index, build_index, densified_wta_hash, hashed_matmul, num_buckets,
-                        query_index, query_index_pooled, wta_buckets, wta_hash, wta_windows)
+                        query_index, query_index_pooled, simhash, simhash_projections,
+                        wta_buckets, wta_hash, wta_windows)
 from tf_wta.optimizers import LazyAdam, SparseSGD
 from tf_wta import xml_repository
 from tf_wta.serving import export_top_k
@@ -21,7 +22,8 @@ __all__ = [
     "WTAModel", "WTASequential", "build_index", "build_info", "candidate_quality",
     "candidates_with_labels", "densified_wta_hash", "export_top_k", "hashed_matmul",
     "load_ops", "num_buckets", "query_index", "query_index_pooled", "ranking_evaluation",
-    "ranking_scores", "ranking_scores_of_ids", "sparse_apply_adam", "sparse_apply_sgd",
+    "ranking_scores", "ranking_scores_of_ids", "simhash", "simhash_projections",
+    "sparse_apply_adam", "sparse_apply_sgd",
     "wta_buckets", "wta_hash", "wta_windows", "xml_repository", "xml_repository_dataset",
 ]
 __version__ = "0.1.0"

@@ -8,7 +8,7 @@ from tf_wta._arguments import positive_int
 from tf_wta.layers import hash_settings
 from tf_wta.layers.training_step import current_training_step
 
-HASH_TYPES = ("wta", "dwta")
+HASH_TYPES = ("wta", "dwta", "simhash")
 
 
 def _replica_local(initializer, shape, dtype, name):
@@ -45,6 +45,9 @@ class HashIndex(keras.layers.Layer):
         inputs with no zero the two agree. "dwta" measured worse for hidden
         layers (examples/README.md): a borrowed code is compared with a dense
         row's own code of that window, which is unrelated to the input.
+        Or "simhash" (`simhash`: signed random projections, SLIDE's hash,
+        one bit per projection of `window_size` +-1 weighted entries;
+        codes_per_table bits per key).
       max_bucket_size: int cap on the rows a bucket contributes to a query,
         or None (exact).
       rebuild_every: int, training steps between rebuilds (the first period).
@@ -73,18 +76,22 @@ class HashIndex(keras.layers.Layer):
         self.rebuild_growth = float(rebuild_growth)
         self.seed = seed
 
+    @property
+    def radix(self):
+        """Values one code takes: window_size for WTA codes, 2 for SimHash bits."""
+        return 2 if self.hash_type == "simhash" else self.window_size
+
     def resolve_codes_per_table(self, num_rows):
         """Fixes codes_per_table for a matrix of num_rows rows (the default
         aims at about 16 rows per bucket) and returns it."""
         if self.codes_per_table is None:
-            self.codes_per_table = hash_settings.default_codes_per_table(num_rows,
-                                                                         self.window_size)
+            self.codes_per_table = hash_settings.default_codes_per_table(num_rows, self.radix)
         return self.codes_per_table
 
     @property
     def num_buckets(self):
-        """Distinct bucket keys, window_size ** codes_per_table."""
-        return ops.num_buckets(self.window_size, self.codes_per_table)
+        """Distinct bucket keys, radix ** codes_per_table."""
+        return ops.num_buckets(self.radix, self.codes_per_table)
 
     @property
     def num_hashes(self):
@@ -99,9 +106,14 @@ class HashIndex(keras.layers.Layer):
             raise ValueError(f"window_size={self.window_size} must be <= the input features "
                              f"({dim})")
         seed = self.seed if self.seed is not None else int(np.random.randint(2**31 - 1))
-        windows = ops.wta_windows(dim, self.num_hashes, self.window_size, seed).numpy()
+        windows, signs = ops.simhash_projections(dim, self.num_hashes, self.window_size, seed)
+        windows = windows.numpy()
         self.windows = _replica_local(lambda *_, **__: windows, windows.shape, "int32",
                                       "windows")
+        if self.hash_type == "simhash":
+            signs = signs.numpy()
+            self.signs = _replica_local(lambda *_, **__: signs, signs.shape, "float32",
+                                        "signs")
         table_shape = (self.num_tables, num_rows)
         self.sorted_buckets = _replica_local("zeros", table_shape, "int32", "sorted_buckets")
         self.sorted_units = _replica_local("zeros", table_shape, "int32", "sorted_units")
@@ -116,9 +128,14 @@ class HashIndex(keras.layers.Layer):
 
     def hash_buckets(self, vectors):
         """Bucket keys of vectors in every table: float [n, D] -> int32 [n, L]."""
-        hash_codes = ops.densified_wta_hash if self.hash_type == "dwta" else ops.wta_hash
-        codes = hash_codes(tf.convert_to_tensor(vectors), self.windows)
-        return ops.wta_buckets(codes, self.window_size, self.codes_per_table)
+        vectors = tf.convert_to_tensor(vectors)
+        if self.hash_type == "simhash":
+            codes = ops.simhash(vectors, self.windows, self.signs)
+        elif self.hash_type == "dwta":
+            codes = ops.densified_wta_hash(vectors, self.windows)
+        else:
+            codes = ops.wta_hash(vectors, self.windows)
+        return ops.wta_buckets(codes, self.radix, self.codes_per_table)
 
     def rebuild(self, rows, step=None):
         """Rehashes every row into the tables now (in the graph when traced).

@@ -125,6 +125,59 @@ def densified_wta_hash(x, windows, max_probes=100, name=None):
     return load_ops().wta_densified_hash(x, windows, max_probes=max_probes, name=name)
 
 
+def simhash_projections(dim, num_hashes, nonzeros, seed):
+    """Sparse signed random projections for `simhash` (SLIDE's hash for
+    hidden layers): each projection has `nonzeros` distinct input positions,
+    weighted +1 or -1 at random.
+
+    Deterministic for a seed, on every platform (numpy's PCG64 generator).
+
+    Args:
+      dim: int D, the width of the vectors to hash.
+      num_hashes: int M, bits per vector.
+      nonzeros: int K in [1, D], positions per projection.
+      seed: int.
+    Returns:
+      (windows, signs): int32 tf.Tensor [M, K] of distinct positions in
+      [0, D) per row, float32 tf.Tensor [M, K] of +-1.
+    """
+    windows = wta_windows(dim, num_hashes, nonzeros, seed)
+    signs = np.random.default_rng([seed, 1]).choice(
+        np.array([-1.0, 1.0], np.float32), size=(int(num_hashes), int(nonzeros)))
+    return windows, tf.constant(signs, tf.float32)
+
+
+def simhash(x, windows, signs, name=None):
+    """Signed random projection (SimHash) bits of sparse projections.
+
+    `codes[b, m] = 1 if sum_k signs[m, k] * x[b, windows[m, k]] > 0 else 0`,
+    summed in float32 in k order; NaN entries of x count as 0. Two vectors
+    agree on a bit with probability about 1 - angle / pi (dense Gaussian
+    projections exactly; sparse ones approximately). Pack bits into bucket
+    keys with `wta_buckets(codes, window_size=2, codes_per_table=bits)`. Not
+    differentiable: the gradient with respect to x is None.
+
+    Args:
+      x: [B, D] float32, float16 or bfloat16.
+      windows: [M, K] int32 in [0, D) (see `simhash_projections`). On the
+        CPU an entry outside [0, D) is an InvalidArgumentError; on the GPU it
+        contributes 0.
+      signs: [M, K] float32, the weights of the entries.
+      name: optional op name.
+    Returns:
+      int32 [B, M] bits in {0, 1}.
+    Raises:
+      ValueError: a wrong rank or dtype, or signs not shaped like windows.
+    """
+    x = _matrix(x, "x", _HASHABLE_DTYPES)
+    windows = _matrix(windows, "windows", (tf.int32,))
+    signs = _matrix(signs, "signs", (tf.float32,))
+    if not windows.shape.is_compatible_with(signs.shape):
+        raise ValueError(f"signs must have the shape of windows, got signs of shape "
+                         f"{signs.shape} and windows of shape {windows.shape}")
+    return load_ops().wta_simhash(x, windows, signs, name=name)
+
+
 def wta_buckets(codes, window_size, codes_per_table, name=None):
     """Packs `codes_per_table` consecutive codes into one bucket key per table.
 
@@ -153,5 +206,5 @@ def wta_buckets(codes, window_size, codes_per_table, name=None):
 
 # Integer-valued hashes: asking for their gradient gives None rather than
 # an error.
-for _op_name in ("WtaHash", "WtaDensifiedHash", "WtaBuckets"):
+for _op_name in ("WtaHash", "WtaDensifiedHash", "WtaSimhash", "WtaBuckets"):
     tf.no_gradient(_op_name)
