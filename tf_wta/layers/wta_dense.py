@@ -5,7 +5,8 @@ import tensorflow as tf
 from tf_wta import ops
 from tf_wta._arguments import positive_int
 from tf_wta.layers import hash_settings
-from tf_wta.layers.candidate_sets import EMPTY_SLOT_LOGIT, scatter_rows
+from tf_wta.layers.candidate_sets import (EMPTY_SLOT_LOGIT, scatter_rows,
+                                          uniform_logits_per_example)
 from tf_wta.layers.hash_index import HashIndex
 from tf_wta.layers.lazy_regularization import LazyRowRegularization
 from tf_wta.layers.output_training import OutputTraining
@@ -69,10 +70,14 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         hashed classes in training, measured fastest to accuracy on CPU;
         8 is the measured alternative), otherwise each example scores its
         own (default min(units, 128)).
-      num_uniform: classes drawn uniformly per training step (mode="output"):
-        with candidates="shared" part of the batch's set (default
-        min(units, 2048)); with "per_example" scored for every example
-        besides its own candidates, masked where they repeat one (default 0).
+      num_uniform: units drawn uniformly per training step. mode="hidden":
+        computed for every example in training besides its hashed
+        candidates (default 0), so that units the hash never selects still
+        train; inference computes the hashed candidates only.
+        mode="output": classes with candidates="shared" part of the batch's
+        set (default min(units, 2048)); with "per_example" scored for every
+        example besides its own candidates, masked where they repeat one
+        (default 0).
       num_tables, codes_per_table, window_size, hash_type, rebuild_every,
         rebuild_growth, max_bucket_size: settings of the layer's hash index
         of its kernel rows, `self.index`, see `tf_wta.HashIndex` (defaults:
@@ -119,9 +124,6 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         if num_uniform is None:
             num_uniform = hash_settings.default_num_uniform(self.units) if shared else 0
         self.num_uniform = positive_int(num_uniform, "num_uniform", minimum=0)
-        if self.num_uniform and mode == "hidden":
-            raise ValueError("num_uniform is a setting of mode='output' (uniform negatives); "
-                             f"got num_uniform={self.num_uniform} with mode='hidden'")
         self.index = HashIndex(num_tables, codes_per_table, window_size, hash_type,
                                max_bucket_size, rebuild_every, rebuild_growth, seed,
                                name="hash_index")
@@ -200,10 +202,17 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         else:
             tables = self.index.ensure_current(self.kernel)
         candidates = self.query(inputs, tables=tables)
+        logits = self._candidate_logits(inputs, candidates)
+        if training and self.num_uniform:
+            uniform, ids = uniform_logits_per_example(inputs, self.kernel, self.bias, candidates,
+                                                      self._uniform_draws(), EMPTY_SLOT_LOGIT)
+            logits = tf.concat([logits, uniform], axis=1)
+            # A draw that repeats a row's candidate is dropped from that row.
+            ids = tf.where(uniform > EMPTY_SLOT_LOGIT / 2, ids[None, :], -1)
+            candidates = tf.concat([candidates, ids], axis=1)
         if training:
             self._add_row_penalty(candidates)
-        values = self.activation(self._candidate_logits(inputs, candidates))
-        return scatter_rows(values, candidates, self.units)
+        return scatter_rows(self.activation(logits), candidates, self.units)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units)
