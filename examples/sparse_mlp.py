@@ -41,8 +41,13 @@ def parse_args(argv=None):
     parser.add_argument("--num-candidates", type=int, default=256,
                         help="units computed per example in each sparse hidden layer")
     parser.add_argument("--num-tables", type=int, default=100, help="hash tables per layer")
-    parser.add_argument("--hash-type", choices=("wta", "dwta"), default="wta",
-                        help="plain or densified WTA (WTADense's hash_type)")
+    parser.add_argument("--hash-type", choices=("wta", "dwta", "simhash"), default="wta",
+                        help="plain or densified WTA, or signed random projections "
+                             "(WTADense's hash_type)")
+    parser.add_argument("--window-size", type=int, default=8,
+                        help="WTA window, or non-zeros per projection for simhash")
+    parser.add_argument("--num-uniform", type=int, default=0,
+                        help="units drawn uniformly per training step besides the hashed ones")
     parser.add_argument("--rebuild-every", type=int, default=20,
                         help="training steps between index rebuilds")
     parser.add_argument("--epochs", type=int, default=3)
@@ -73,6 +78,7 @@ def mlp(kind, input_dim, hidden_units, num_classes, args):
             x = tf_wta.WTADense(units, activation="relu", mode="hidden",
                                 num_candidates=min(args.num_candidates, units),
                                 num_tables=args.num_tables, hash_type=args.hash_type,
+                                window_size=args.window_size, num_uniform=args.num_uniform,
                                 rebuild_every=args.rebuild_every, seed=0)(x)
     return keras.Model(inputs, keras.layers.Dense(num_classes)(x), name=f"{kind.lower()}_mlp")
 

@@ -28,7 +28,7 @@ class CandidateTrainStep:
     every positive is among the candidates, and the compiled loss and
     metrics get multi-hot float targets over the candidates in training,
     over all units in `evaluate` (e.g. `tf_wta.MultiLabelSoftmaxCrossentropy()`
-    or `keras.losses.BinaryCrossentropy(from_logits=True)`).
+    or `tf_wta.SampledBinaryCrossentropy(units)`).
     """
 
     def train_step(self, data):
@@ -42,10 +42,7 @@ class CandidateTrainStep:
                     y = multi_hot(y, tf.shape(y_pred)[1], y_pred.dtype)
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                      training=True)
-            # Keras divides the loss by the replica count for the gradient
-            # sum; the tracked loss is the unscaled one, as in Model.train_step.
-            self._loss_metric().update_state(
-                loss * _replicas(), sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
+            self._track_loss(loss, x)
             loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
@@ -64,16 +61,18 @@ class CandidateTrainStep:
     def _evaluate(self, x, y, y_pred, sample_weight):
         loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                  training=False)
-        self._loss_metric().update_state(loss * _replicas(),
-                                         sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
+        self._track_loss(loss, x)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def _has_output_layer(self):
         return any(isinstance(layer, WTADense) and layer.mode == "output"
                    for layer in self.layers)
 
-    def _loss_metric(self):
-        return next(metric for metric in self.metrics if metric.name == "loss")
+    def _track_loss(self, loss, x):
+        # Keras divides the loss by the replica count for the gradient sum;
+        # the tracked loss is the unscaled one, as in Model.train_step.
+        tracker = next(metric for metric in self.metrics if metric.name == "loss")
+        tracker.update_state(loss * _replicas(), sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
 
 
 @keras.saving.register_keras_serializable(package="tf_wta")

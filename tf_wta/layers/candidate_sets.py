@@ -107,3 +107,24 @@ def uniform_logits_per_example(inputs, kernel, bias, candidates, uniform, empty_
     slot = tf.minimum(tf.searchsorted(ordered, draws), tf.shape(candidates)[1] - 1)
     taken = tf.equal(tf.gather(ordered, slot, batch_dims=1), draws)
     return tf.where(taken, tf.cast(empty_slot, logits.dtype), logits), ids
+
+
+def append_uniform_draws(inputs, kernel, bias, candidates, logits, uniform):
+    """Each row's candidate logits followed by those of uniform draws shared
+    by the batch (`uniform_logits_per_example`).
+
+    Args:
+      inputs, kernel, bias: as for `uniform_logits_per_example`.
+      candidates: int32 [B, C] unit ids (-1 empty); logits: float [B, C]
+        their logits.
+      uniform: int32 [m] drawn unit ids.
+    Returns:
+      (logits, candidates): float [B, C + U] and int32 [B, C + U], U <= m the
+      distinct draws; a draw that repeats one of its row's candidates has
+      id -1 and logit EMPTY_SLOT_LOGIT in that row.
+    """
+    drawn, ids = uniform_logits_per_example(inputs, kernel, bias, candidates, uniform,
+                                            EMPTY_SLOT_LOGIT)
+    ids = tf.where(drawn > EMPTY_SLOT_LOGIT / 2, ids[None, :], -1)
+    return tf.concat([logits, drawn], axis=1), tf.concat([candidates, ids], axis=1)
+

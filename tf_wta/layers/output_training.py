@@ -5,14 +5,14 @@ import tensorflow as tf
 
 from tf_wta.candidates import candidates_with_labels
 from tf_wta.labels import check_label_range, label_matrix
-from tf_wta.layers.candidate_sets import (EMPTY_SLOT_LOGIT, candidates_with_all_labels,
-                                          shared_candidate_set, shared_logits,
-                                          uniform_logits_per_example)
+from tf_wta.layers.candidate_sets import (append_uniform_draws, candidates_with_all_labels,
+                                          shared_candidate_set, shared_logits)
 
 
 class OutputTraining:
     """Mixed into `WTADense`: the candidate sets of mode="output" in training
-    (its `call` inside `WTAModel`'s training step, and `CandidateQuality`)."""
+    (its `call` inside `WTAModel`'s training step, and `CandidateQuality`),
+    and the uniform draws both modes add."""
 
     def training_candidates(self, inputs):
         """The classes a training step would score for inputs, without their
@@ -82,9 +82,6 @@ class OutputTraining:
                 candidates, positions = candidates_with_labels(self.query(inputs), labels[:, 0])
         outputs = self._candidate_logits(inputs, candidates)
         if self.num_uniform:
-            uniform, ids = uniform_logits_per_example(inputs, self.kernel, self.bias, candidates,
-                                                      self._uniform_draws(), EMPTY_SLOT_LOGIT)
-            outputs = tf.concat([outputs, uniform], axis=1)
-            candidates = tf.concat([candidates, tf.broadcast_to(
-                ids[None, :], [tf.shape(candidates)[0], tf.shape(ids)[0]])], axis=1)
+            outputs, candidates = append_uniform_draws(inputs, self.kernel, self.bias, candidates,
+                                                       outputs, self._uniform_draws())
         return self.activation(outputs), positions, candidates

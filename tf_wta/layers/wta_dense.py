@@ -5,8 +5,7 @@ import tensorflow as tf
 from tf_wta import ops
 from tf_wta._arguments import positive_int
 from tf_wta.layers import hash_settings
-from tf_wta.layers.candidate_sets import (EMPTY_SLOT_LOGIT, scatter_rows,
-                                          uniform_logits_per_example)
+from tf_wta.layers.candidate_sets import EMPTY_SLOT_LOGIT, append_uniform_draws, scatter_rows
 from tf_wta.layers.hash_index import HashIndex
 from tf_wta.layers.lazy_regularization import LazyRowRegularization
 from tf_wta.layers.output_training import OutputTraining
@@ -204,12 +203,8 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         candidates = self.query(inputs, tables=tables)
         logits = self._candidate_logits(inputs, candidates)
         if training and self.num_uniform:
-            uniform, ids = uniform_logits_per_example(inputs, self.kernel, self.bias, candidates,
-                                                      self._uniform_draws(), EMPTY_SLOT_LOGIT)
-            logits = tf.concat([logits, uniform], axis=1)
-            # A draw that repeats a row's candidate is dropped from that row.
-            ids = tf.where(uniform > EMPTY_SLOT_LOGIT / 2, ids[None, :], -1)
-            candidates = tf.concat([candidates, ids], axis=1)
+            logits, candidates = append_uniform_draws(inputs, self.kernel, self.bias, candidates,
+                                                      logits, self._uniform_draws())
         if training:
             self._add_row_penalty(candidates)
         return scatter_rows(self.activation(logits), candidates, self.units)
