@@ -1,10 +1,20 @@
 """Candidate sets of an output-mode WTADense beyond its per-example hashed
 candidates: the batch-shared set, and uniform negatives added per example."""
+import numpy as np
 import tensorflow as tf
 
 # Logit of an empty candidate slot: far below any real logit, yet finite so
 # that softmax and cross-entropy stay NaN-free.
 EMPTY_SLOT_LOGIT = -1e9
+
+
+def empty_slot_logit(dtype, value=EMPTY_SLOT_LOGIT):
+    """value as a dtype scalar; a finite value is kept finite (float16 tops
+    out at 65504: -1e9 becomes its lowest, -65504, not -inf)."""
+    dtype = tf.as_dtype(dtype)
+    if np.isfinite(value):
+        value = max(value, float(dtype.min))
+    return tf.constant(value, dtype)
 
 
 def scatter_rows(values, candidates, units):
@@ -106,4 +116,4 @@ def uniform_logits_per_example(inputs, kernel, bias, candidates, uniform, empty_
     draws = tf.broadcast_to(ids[None, :], [tf.shape(candidates)[0], tf.shape(ids)[0]])
     slot = tf.minimum(tf.searchsorted(ordered, draws), tf.shape(candidates)[1] - 1)
     taken = tf.equal(tf.gather(ordered, slot, batch_dims=1), draws)
-    return tf.where(taken, tf.cast(empty_slot, logits.dtype), logits), ids
+    return tf.where(taken, empty_slot_logit(logits.dtype, empty_slot), logits), ids
