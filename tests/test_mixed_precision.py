@@ -143,3 +143,9 @@ def test_sparse_optimizers_take_half_gradients_for_float32_variables(optimizer):
     np.testing.assert_array_equal(results[0], results[1])
     assert not np.array_equal(results[0], weights)
     np.testing.assert_array_equal(results[0][[0, 2, 3, 5]], weights[[0, 2, 3, 5]])
+
+
+def test_integer_dtype_policies_are_still_rejected():
+    layer = tf_wta.WTADense(10, dtype="int32")
+    with pytest.raises(ValueError, match="WTADense computes in one of"):
+        layer.build((None, 4))
