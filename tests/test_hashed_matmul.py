@@ -264,3 +264,101 @@ def test_gradient_is_deterministic():
     for run in runs[1:]:
         for a, b in zip(runs[0], run):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+# Mixed precision: float16 and bfloat16 inputs and outputs, float32 sums,
+# against the float64 numpy reference of the same (rounded) inputs; the
+# tolerance is about one rounding of the output to its dtype.
+HALF_TYPES = [pytest.param(tf.float16, 2e-3, id="float16"),
+              pytest.param(tf.bfloat16, 1e-2, id="bfloat16")]
+
+
+def as_half(rng_values, dtype):
+    """float32 numpy values rounded to dtype: (the dtype tensor, its values
+    as float32 numpy)."""
+    tensor = tf.cast(tf.constant(rng_values, tf.float32), dtype)
+    return tensor, tf.cast(tensor, tf.float32).numpy()
+
+
+@pytest.mark.parametrize("dtype,rtol", HALF_TYPES)
+@pytest.mark.parametrize("batch,dim,units,candidates",
+                         [(1, 1, 1, 1), (7, 33, 5, 9), (64, 257, 3000, 32), (9, 130, 100_000, 5)])
+def test_half_types_forward_and_gradients_match_numpy(batch, dim, units, candidates, dtype,
+                                                      rtol):
+    rng = np.random.default_rng(dim + 1)
+    x32, weights32, _, bias32 = random_case(rng, batch, dim, units, 0)
+    indices = rng.integers(-1, units, (batch, candidates)).astype(np.int32)
+    if candidates >= 4:
+        indices[0, :3] = indices[0, 3]  # duplicates within a row and across rows
+        indices[-1, :2] = indices[0, 3]
+    (x, x_ref), (weights, weights_ref), (bias, bias_ref), (upstream, upstream_ref) = (
+        as_half(v, dtype) for v in (x32, weights32, bias32,
+                                    rng.standard_normal(indices.shape).astype(np.float32)))
+    with tf.GradientTape() as tape:
+        tape.watch([x, weights, bias])
+        out = tf_wta.hashed_matmul(x, weights, indices, bias)
+        loss = tf.reduce_sum(out * upstream)
+    grad_x, grad_w, grad_b = tape.gradient(loss, [x, weights, bias])
+    assert out.dtype == dtype and out.shape == (batch, candidates)
+    # Scale-aware tolerance: a dot product of D terms of size ~1.
+    tolerance = dict(rtol=rtol, atol=rtol * np.sqrt(dim))
+    as_float = lambda t: tf.cast(t, tf.float32).numpy()  # noqa: E731
+    np.testing.assert_allclose(as_float(out), references.hashed_matmul(
+        x_ref, weights_ref, indices, bias_ref), **tolerance)
+    # The gradient of out * upstream is rounded to dtype before the op sees it.
+    upstream_seen = as_float(tf.cast(upstream_ref, dtype))
+    want_x, units_hit, want_w, want_b = references.hashed_matmul_grad(
+        x_ref, weights_ref, indices, upstream_seen)
+    assert grad_x.dtype == dtype
+    np.testing.assert_allclose(as_float(grad_x), want_x, **tolerance)
+    for grad, want in ((grad_w, want_w), (grad_b, want_b)):
+        assert isinstance(grad, tf.IndexedSlices) and grad.values.dtype == dtype
+        np.testing.assert_array_equal(grad.indices.numpy(), units_hit)
+        np.testing.assert_allclose(as_float(grad.values), want, **tolerance)
+
+
+@pytest.mark.parametrize("dtype,rtol", HALF_TYPES)
+def test_half_types_accumulate_in_float32(dtype, rtol):
+    # Every term positive, 4099 of them: summing in float16/bfloat16 itself
+    # would lose the small terms once the sum is large (errors of several
+    # percent); float32 sums round once, to within half an ulp of dtype.
+    rng = np.random.default_rng(12)
+    dim = 4099
+    x, x_ref = as_half(rng.uniform(0.5, 1.0, (4, dim)).astype(np.float32), dtype)
+    weights, weights_ref = as_half(rng.uniform(0.5, 1.0, (6, dim)).astype(np.float32) / 64,
+                                   dtype)
+    indices = np.array([[0, 1, 2], [3, 4, 5], [5, 5, -1], [0, -1, 2]], np.int32)
+    out = tf.cast(tf_wta.hashed_matmul(x, weights, indices), tf.float32).numpy()
+    expected = references.hashed_matmul(x_ref, weights_ref, indices)
+    half_ulp = {tf.float16: 2.0 ** -11, tf.bfloat16: 2.0 ** -8}[dtype] + 1e-5  # relative
+    np.testing.assert_allclose(out, expected, rtol=half_ulp, atol=0)
+    _, grad_w, grad_b = gradients_of_sum(x, weights, indices)
+    np.testing.assert_allclose(as_float32(grad_b.values), [2, 1, 2, 1, 1, 3], rtol=0)
+    want_w = references.hashed_matmul_grad(x_ref, weights_ref, indices,
+                                           np.ones(indices.shape))[2]
+    np.testing.assert_allclose(as_float32(grad_w.values), want_w, rtol=half_ulp, atol=0)
+
+
+def as_float32(tensor):
+    return tf.cast(tensor, tf.float32).numpy()
+
+
+def gradients_of_sum(x, weights, indices):
+    bias = tf.zeros([weights.shape[0]], weights.dtype)
+    with tf.GradientTape() as tape:
+        tape.watch([x, weights, bias])
+        loss = tf.reduce_sum(tf_wta.hashed_matmul(x, weights, indices, bias))
+    return tape.gradient(loss, [x, weights, bias])
+
+
+@pytest.mark.parametrize("dtype", [tf.float16, tf.bfloat16], ids=["float16", "bfloat16"])
+def test_half_types_gradient_is_deterministic(dtype):
+    rng = np.random.default_rng(13)
+    x, weights, indices, _ = random_case(rng, 128, 200, 3000, 64, empty=0.1)
+    upstream = rng.standard_normal(indices.shape).astype(np.float32)
+    x, weights, upstream = (tf.cast(v, dtype) for v in (x, weights, upstream))
+    runs = [tf_wta.load_ops().wta_hashed_matmul_grad(x, weights, indices, upstream)
+            for _ in range(3)]
+    for run in runs[1:]:
+        for a, b in zip(runs[0], run):
+            np.testing.assert_array_equal(as_float32(a), as_float32(b))

@@ -154,9 +154,10 @@ def test_wrong_ranks_seen_only_at_run_time():
 
 def test_wrong_dtypes():
     indices = tf.zeros([2, 1], tf.int32)
-    with pytest.raises(ValueError, match="x must have dtype float32, float64, got int32"):
+    with pytest.raises(ValueError, match="x must have dtype float32, float64, float16, "
+                                         "bfloat16, got int32"):
         tf_wta.hashed_matmul(tf.ones([2, 3], tf.int32), tf.ones([5, 3]), indices)
-    with pytest.raises(ValueError, match="x must have dtype float32, float64, got float16"):
+    with pytest.raises(ValueError, match="weights must have dtype float16, got float32"):
         tf_wta.hashed_matmul(tf.ones([2, 3], tf.float16), tf.ones([5, 3]), indices)
     with pytest.raises(ValueError, match="weights must have dtype float32, got float64"):
         tf_wta.hashed_matmul(tf.ones([2, 3]), tf.ones([5, 3], tf.float64), indices)
@@ -169,8 +170,8 @@ def test_wrong_dtypes():
             tf.zeros([5], tf.int32))
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"attr 'T' of int32 is not in the list of allowed values: "
-                             r"float, double"):
+                             r"half, bfloat16, float, double"):
         raw_ops.wta_hashed_matmul(*args)
     with pytest.raises(TypeError, match=r"parameter 'x' has DataType int32 not in list of "
-                                        r"allowed values: float32, float64"):
+                                        r"allowed values: float16, bfloat16, float32, float64"):
         tf.function(lambda: raw_ops.wta_hashed_matmul(*args))()

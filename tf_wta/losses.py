@@ -2,7 +2,7 @@
 import keras
 import tensorflow as tf
 
-from tf_wta.layers.candidate_sets import EMPTY_SLOT_LOGIT
+from tf_wta.layers.candidate_sets import empty_slot_logit
 
 
 @keras.saving.register_keras_serializable(package="tf_wta")
@@ -58,7 +58,7 @@ class SampledBinaryCrossentropy(keras.losses.Loss):
     def call(self, y_true, y_pred):
         y_pred = tf.convert_to_tensor(y_pred)
         y_true = tf.cast(y_true, y_pred.dtype)
-        scored = tf.cast(y_pred > EMPTY_SLOT_LOGIT / 2, y_pred.dtype)
+        scored = tf.cast(y_pred > empty_slot_logit(y_pred.dtype) / 2, y_pred.dtype)
         per_class = tf.nn.sigmoid_cross_entropy_with_logits(labels=y_true, logits=y_pred) * scored
         positives = tf.reduce_sum(y_true * scored, axis=-1)
         negatives = tf.reduce_sum((1 - y_true) * scored, axis=-1)

@@ -5,6 +5,16 @@ import tensorflow as tf
 from tf_wta import sparse_apply
 
 
+def _in_variable_dtype(gradient, variable):
+    """A sparse gradient with values in the variable's dtype: under mixed
+    precision the layers compute in float16/bfloat16 while the variables
+    (and the sparse-apply ops) are float32."""
+    if gradient.values.dtype == variable.dtype:
+        return gradient
+    return tf.IndexedSlices(tf.cast(gradient.values, variable.dtype), gradient.indices,
+                            gradient.dense_shape)
+
+
 @keras.saving.register_keras_serializable(package="tf_wta")
 class LazyAdam(keras.optimizers.Adam):
     """Adam that updates only the rows present in a `tf.IndexedSlices` gradient.
@@ -32,7 +42,8 @@ class LazyAdam(keras.optimizers.Adam):
                  / (1 - tf.pow(beta_1, step)))
         m, v = self._slots(variable)
         sparse_apply.sparse_apply_adam(variable, m, v, alpha, beta_1, beta_2,
-                                       tf.cast(self.epsilon, dtype), gradient)
+                                       tf.cast(self.epsilon, dtype),
+                                       _in_variable_dtype(gradient, variable))
 
     def _slots(self, variable):
         # Keras has no public accessor for a variable's Adam moments: this is
@@ -58,4 +69,5 @@ class SparseSGD(keras.optimizers.SGD):
     def update_step(self, gradient, variable, learning_rate):
         if not isinstance(gradient, tf.IndexedSlices) or self.momentum != 0:
             return super().update_step(gradient, variable, learning_rate)
-        sparse_apply.sparse_apply_sgd(variable, learning_rate, gradient)
+        sparse_apply.sparse_apply_sgd(variable, learning_rate,
+                                      _in_variable_dtype(gradient, variable))

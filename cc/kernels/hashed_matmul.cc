@@ -6,6 +6,8 @@
 // with (or accumulated from) every x row that chose it from cache. The same
 // grouping gives the gradient its one row per distinct unit, and lets the
 // gradient compute grad_x from each weight row in the same single pass.
+// float16 and bfloat16 are widened to float as they are read and summed in
+// float, rounded once into the output.
 #define EIGEN_USE_THREADS
 
 #include "cc/kernels/hashed_matmul.h"
@@ -51,6 +53,49 @@ template <typename T>
 TF_WTA_HOT_LOOP void Axpy(T alpha, const T* __restrict__ v, T* __restrict__ y,
                           int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * v[i];
+}
+
+// `data` as the accumulator type: itself, or widened into `buffer` (n
+// elements) for the 16-bit types.
+template <typename T>
+const AccumulatorT<T>* Widen(const T* data, int64_t n,
+                             AccumulatorT<T>* buffer) {
+  if constexpr (kWidened<T>) {
+    for (int64_t i = 0; i < n; ++i) {
+      buffer[i] = static_cast<AccumulatorT<T>>(data[i]);
+    }
+    return buffer;
+  } else {
+    return data;
+  }
+}
+
+// A [rows, cols] matrix as the accumulator type: `data` itself, or widened
+// once into `buffer` for the 16-bit types (rows are read many times).
+template <typename T>
+absl::Status WidenMatrix(OpKernelContext* ctx, const T* data, int64_t rows,
+                         int64_t cols, Tensor* buffer,
+                         const AccumulatorT<T>** widened) {
+  if constexpr (kWidened<T>) {
+    using A = AccumulatorT<T>;
+    TF_RETURN_IF_ERROR(ctx->allocate_temp(
+        DataTypeToEnum<A>::value, TensorShape({rows * cols}), buffer));
+    A* out = buffer->flat<A>().data();
+    WorkerPool(ctx)->ParallelFor(rows, 2 * cols, [&](int64_t begin,
+                                                     int64_t end) {
+      Widen(data + begin * cols, (end - begin) * cols, out + begin * cols);
+    });
+    *widened = out;
+  } else {
+    *widened = data;
+  }
+  return absl::OkStatus();
+}
+
+// out[i] = T(v[i]) for i < n.
+template <typename T>
+void Narrow(const AccumulatorT<T>* v, int64_t n, T* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(v[i]);
 }
 
 absl::Status AllocateGroups(OpKernelContext* ctx, int64_t num_groups,
@@ -149,6 +194,8 @@ absl::Status GroupPairsByUnit<CPUDevice>::operator()(
 
 template <typename T>
 struct HashedMatmul<CPUDevice, T> {
+  using A = AccumulatorT<T>;
+
   void operator()(OpKernelContext* ctx, typename TTypes<T>::ConstMatrix x,
                   typename TTypes<T>::ConstMatrix weights,
                   TTypes<int32_t>::ConstMatrix indices,
@@ -169,17 +216,24 @@ struct HashedMatmul<CPUDevice, T> {
     const int32_t* pairs = groups.pairs.flat<int32_t>().data();
     const int64_t pairs_per_unit =
         (groups.pairs.NumElements() + num_groups - 1) / num_groups;
+    // The 16-bit types: x widened once, each selected row as it is read.
+    Tensor x_buffer;
+    const A* x_rows = nullptr;
+    OP_REQUIRES_OK(ctx, WidenMatrix(ctx, x.data(), x.dimension(0), dim,
+                                    &x_buffer, &x_rows));
     WorkerPool(ctx)->ParallelFor(
         num_groups, 2 * dim * pairs_per_unit + dim,
         [&](int64_t begin, int64_t end) {
+          std::vector<A> row_buffer(kWidened<T> ? dim : 0);
           for (int64_t u = begin; u < end; ++u) {
             if (u + 1 < end) PrefetchRow(&weights(units[u + 1], 0), dim);
-            const T* row = &weights(units[u], 0);
-            const T row_bias = bias(units[u]);
+            const A* row = Widen(&weights(units[u], 0), dim, row_buffer.data());
+            const A row_bias = static_cast<A>(bias(units[u]));
             for (int32_t k = starts[u]; k < starts[u] + counts[u]; ++k) {
               const int64_t pair = pairs[k];
               const int64_t b = pair / num_candidates;
-              out.data()[pair] = Dot(&x(b, 0), row, dim) + row_bias;
+              out.data()[pair] =
+                  static_cast<T>(Dot(x_rows + b * dim, row, dim) + row_bias);
             }
           }
         });
@@ -188,6 +242,8 @@ struct HashedMatmul<CPUDevice, T> {
 
 template <typename T>
 struct HashedMatmulGrad<CPUDevice, T> {
+  using A = AccumulatorT<T>;
+
   void operator()(OpKernelContext* ctx, typename TTypes<T>::ConstMatrix x,
                   typename TTypes<T>::ConstMatrix weights,
                   TTypes<int32_t>::ConstMatrix indices,
@@ -205,14 +261,23 @@ struct HashedMatmulGrad<CPUDevice, T> {
     const int32_t* starts = groups.starts.flat<int32_t>().data();
     const int32_t* counts = groups.counts.flat<int32_t>().data();
     const int32_t* pairs = groups.pairs.flat<int32_t>().data();
-    const T* grads = grad_out.data();
+    // The 16-bit types: x and grad_out widened once, each selected weight
+    // row as it is read; sums in float, rounded to T once at the end.
+    Tensor x_buffer, grads_buffer;
+    const A* x_rows = nullptr;
+    const A* grads = nullptr;
+    OP_REQUIRES_OK(ctx, WidenMatrix(ctx, x.data(), batch, dim, &x_buffer,
+                                    &x_rows));
+    OP_REQUIRES_OK(ctx, WidenMatrix(ctx, grad_out.data(), batch,
+                                    num_candidates, &grads_buffer, &grads));
     // One pass over the distinct units reads each selected weight row once:
     // its pairs accumulate the weight row's gradient from the x rows (which
     // stay in cache) and, from the same row while it is in cache, their
     // grad_x rows. The units are cut into one block per thread, with about
-    // the same number of pairs each; block 0 accumulates grad_x in place,
-    // the others into their own [B, D] buffers, summed in block order at the
-    // end, so the result does not depend on thread timing.
+    // the same number of pairs each; block 0 accumulates grad_x in place
+    // (for the 16-bit types: in a float buffer too), the others into their
+    // own [B, D] buffers, summed in block order at the end, so the result
+    // does not depend on thread timing.
     thread::ThreadPool* pool = WorkerPool(ctx);
     const int64_t num_pairs = groups.pairs.NumElements();
     const int64_t num_blocks = std::max<int64_t>(
@@ -225,53 +290,82 @@ struct HashedMatmulGrad<CPUDevice, T> {
       while (u < num_groups && starts[u] < target) ++u;
       block_start[k] = u;
     }
+    const int64_t num_partials = kWidened<T> ? num_blocks : num_blocks - 1;
     Tensor partials;
-    if (num_blocks > 1) {
+    if (num_partials > 0) {
       OP_REQUIRES_OK(ctx, ctx->allocate_temp(
-                              DataTypeToEnum<T>::value,
-                              TensorShape({num_blocks - 1, batch, dim}),
+                              DataTypeToEnum<A>::value,
+                              TensorShape({num_partials, batch, dim}),
                               &partials));
     }
-    auto block_grad_x = [&](int64_t block) {
-      return block == 0 ? grad_x.data()
-                        : partials.flat<T>().data() + (block - 1) * batch * dim;
+    auto block_grad_x = [&](int64_t block) -> A* {
+      if constexpr (kWidened<T>) {
+        return partials.flat<A>().data() + block * batch * dim;
+      } else {
+        return block == 0
+                   ? grad_x.data()
+                   : partials.flat<A>().data() + (block - 1) * batch * dim;
+      }
     };
     pool->ParallelFor(num_blocks, int64_t{1} << 40, [&](int64_t first,
                                                          int64_t last) {
+      std::vector<A> weight_buffer(kWidened<T> ? dim : 0);
+      std::vector<A> row_buffer(kWidened<T> ? dim : 0);
       for (int64_t block = first; block < last; ++block) {
-        T* acc = block_grad_x(block);
-        if (block > 0) std::fill_n(acc, batch * dim, T(0));
+        A* acc = block_grad_x(block);
+        if (kWidened<T> || block > 0) std::fill_n(acc, batch * dim, A(0));
         const int64_t end = block_start[block + 1];
         for (int64_t u = block_start[block]; u < end; ++u) {
           if (u + 1 < end) PrefetchRow(&weights(units[u + 1], 0), dim);
-          const T* weight_row = &weights(units[u], 0);
-          T* row = &grad_weight_rows(u, 0);
+          const A* weight_row =
+              Widen(&weights(units[u], 0), dim, weight_buffer.data());
+          A* row;
+          if constexpr (kWidened<T>) {
+            row = row_buffer.data();
+          } else {
+            row = &grad_weight_rows(u, 0);
+          }
           const int64_t first_pair = pairs[starts[u]];
           const int64_t first_b = first_pair / num_candidates;
-          Scale(grads[first_pair], &x(first_b, 0), row, dim);
+          Scale(grads[first_pair], x_rows + first_b * dim, row, dim);
           Axpy(grads[first_pair], weight_row, acc + first_b * dim, dim);
-          T bias_sum = grads[first_pair];
+          A bias_sum = grads[first_pair];
           for (int32_t k = starts[u] + 1; k < starts[u] + counts[u]; ++k) {
             const int64_t pair = pairs[k];
             const int64_t b = pair / num_candidates;
-            Axpy(grads[pair], &x(b, 0), row, dim);
+            Axpy(grads[pair], x_rows + b * dim, row, dim);
             Axpy(grads[pair], weight_row, acc + b * dim, dim);
             bias_sum += grads[pair];
           }
-          grad_bias_rows(u) = bias_sum;
+          grad_bias_rows(u) = static_cast<T>(bias_sum);
+          if constexpr (kWidened<T>) Narrow(row, dim, &grad_weight_rows(u, 0));
         }
       }
     });
-    if (num_blocks == 1) return;
-    pool->ParallelFor(batch, (num_blocks + 1) * dim, [&](int64_t begin,
-                                                         int64_t end) {
-      for (int64_t block = 1; block < num_blocks; ++block) {
-        const T* partial = block_grad_x(block);
+    if constexpr (kWidened<T>) {
+      pool->ParallelFor(batch, (num_blocks + 1) * dim, [&](int64_t begin,
+                                                           int64_t end) {
+        std::vector<A> sum(dim);
         for (int64_t b = begin; b < end; ++b) {
-          Axpy(T(1), partial + b * dim, &grad_x(b, 0), dim);
+          std::copy_n(block_grad_x(0) + b * dim, dim, sum.data());
+          for (int64_t block = 1; block < num_blocks; ++block) {
+            Axpy(A(1), block_grad_x(block) + b * dim, sum.data(), dim);
+          }
+          Narrow(sum.data(), dim, &grad_x(b, 0));
         }
-      }
-    });
+      });
+    } else {
+      if (num_blocks == 1) return;
+      pool->ParallelFor(batch, (num_blocks + 1) * dim, [&](int64_t begin,
+                                                           int64_t end) {
+        for (int64_t block = 1; block < num_blocks; ++block) {
+          const A* partial = block_grad_x(block);
+          for (int64_t b = begin; b < end; ++b) {
+            Axpy(A(1), partial + b * dim, &grad_x(b, 0), dim);
+          }
+        }
+      });
+    }
   }
 };
 
@@ -406,21 +500,18 @@ class WtaHashedMatmulGradOp : public OpKernel {
 
 #define REGISTER_HASHED_MATMUL_CPU(T) \
   REGISTER_HASHED_MATMUL(DEVICE_CPU, CPUDevice, T)
-TF_CALL_float(REGISTER_HASHED_MATMUL_CPU);
-TF_CALL_double(REGISTER_HASHED_MATMUL_CPU);
+TF_WTA_CALL_HASHED_MATMUL_TYPES(REGISTER_HASHED_MATMUL_CPU);
 
 #if GOOGLE_CUDA
 extern template struct functor::GroupPairsByUnit<GPUDevice>;
 #define DECLARE_GPU_HASHED_MATMUL(T)                          \
   extern template struct functor::HashedMatmul<GPUDevice, T>; \
   extern template struct functor::HashedMatmulGrad<GPUDevice, T>;
-TF_CALL_float(DECLARE_GPU_HASHED_MATMUL);
-TF_CALL_double(DECLARE_GPU_HASHED_MATMUL);
+TF_WTA_CALL_HASHED_MATMUL_TYPES(DECLARE_GPU_HASHED_MATMUL);
 
 #define REGISTER_HASHED_MATMUL_GPU(T) \
   REGISTER_HASHED_MATMUL(DEVICE_GPU, GPUDevice, T)
-TF_CALL_float(REGISTER_HASHED_MATMUL_GPU);
-TF_CALL_double(REGISTER_HASHED_MATMUL_GPU);
+TF_WTA_CALL_HASHED_MATMUL_TYPES(REGISTER_HASHED_MATMUL_GPU);
 #endif  // GOOGLE_CUDA
 
 }  // namespace wta

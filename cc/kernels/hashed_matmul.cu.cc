@@ -8,6 +8,9 @@
 // run-length encode, scan) so every touched row is written by one thread per
 // column, in a fixed order (no atomics: deterministic sums). The number of
 // distinct units sizes the outputs, so it is read back with one host sync.
+//
+// float16 and bfloat16 are loaded as __half / __nv_bfloat16 and summed in
+// float (AccumulatorT), rounded to T once per output.
 #if GOOGLE_CUDA
 #define EIGEN_USE_GPU
 
@@ -16,6 +19,8 @@
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_run_length_encode.cuh>
 #include <cub/device/device_scan.cuh>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include "cc/kernels/gpu_kernel_common.h"
 
@@ -24,6 +29,41 @@ namespace wta {
 namespace {
 
 constexpr int kWarpSize = 32;
+
+// A value of T as its accumulator type: the 16-bit types through the CUDA
+// intrinsics on their bits (Eigen's types share __half's and
+// __nv_bfloat16's layout).
+template <typename T>
+__device__ __forceinline__ AccumulatorT<T> Load(const T& value) {
+  return value;
+}
+template <>
+__device__ __forceinline__ float Load<Eigen::half>(
+    const Eigen::half& value) {
+  return __half2float(*reinterpret_cast<const __half*>(&value));
+}
+template <>
+__device__ __forceinline__ float Load<Eigen::bfloat16>(
+    const Eigen::bfloat16& value) {
+  return __bfloat162float(*reinterpret_cast<const __nv_bfloat16*>(&value));
+}
+
+// An accumulated value rounded to T (round to nearest even).
+template <typename T>
+__device__ __forceinline__ T Store(AccumulatorT<T> value) {
+  return value;
+}
+template <>
+__device__ __forceinline__ Eigen::half Store<Eigen::half>(float value) {
+  const __half rounded = __float2half_rn(value);
+  return *reinterpret_cast<const Eigen::half*>(&rounded);
+}
+template <>
+__device__ __forceinline__ Eigen::bfloat16 Store<Eigen::bfloat16>(
+    float value) {
+  const __nv_bfloat16 rounded = __float2bfloat16_rn(value);
+  return *reinterpret_cast<const Eigen::bfloat16*>(&rounded);
+}
 
 // One warp per (b, c) pair: lanes stride over D, then a shuffle reduction.
 template <typename T>
@@ -41,17 +81,19 @@ __global__ void HashedMatmulKernel(const T* __restrict__ x,
        pair < num_pairs; pair += warps) {
     const int32_t unit = indices[pair];
     if (unit < 0 || unit >= num_units) {  // uniform across the warp
-      if (lane == 0) out[pair] = T(0);
+      if (lane == 0) out[pair] = Store<T>(0);
       continue;
     }
     const T* row = weights + unit * dim;
     const T* x_row = x + (pair / num_candidates) * dim;
-    T sum = 0;
-    for (int64_t d = lane; d < dim; d += kWarpSize) sum += x_row[d] * row[d];
+    AccumulatorT<T> sum = 0;
+    for (int64_t d = lane; d < dim; d += kWarpSize) {
+      sum += Load(x_row[d]) * Load(row[d]);
+    }
     for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
       sum += __shfl_down_sync(0xffffffffu, sum, offset);
     }
-    if (lane == 0) out[pair] = sum + bias[unit];
+    if (lane == 0) out[pair] = Store<T>(sum + Load(bias[unit]));
   }
 }
 
@@ -66,14 +108,15 @@ __global__ void GradXKernel(const T* __restrict__ weights,
   for (const int64_t i : GpuGridRangeX<int64_t>(batch * dim)) {
     const int64_t b = i / dim;
     const int64_t d = i - b * dim;
-    T sum = 0;
+    AccumulatorT<T> sum = 0;
     for (int64_t c = 0; c < num_candidates; ++c) {
       const int32_t unit = indices[b * num_candidates + c];
       if (unit >= 0 && unit < num_units) {
-        sum += grad_out[b * num_candidates + c] * weights[unit * dim + d];
+        sum += Load(grad_out[b * num_candidates + c]) *
+               Load(weights[unit * dim + d]);
       }
     }
-    grad_x[i] = sum;
+    grad_x[i] = Store<T>(sum);
   }
 }
 
@@ -111,12 +154,12 @@ __global__ void GradRowsKernel(const T* __restrict__ x,
   for (const int64_t i : GpuGridRangeX<int64_t>(num_groups * dim)) {
     const int64_t u = i / dim;
     const int64_t d = i - u * dim;
-    T sum = 0;
+    AccumulatorT<T> sum = 0;
     for (int32_t k = starts[u]; k < starts[u] + counts[u]; ++k) {
       const int64_t pair = pairs[k];
-      sum += grad_out[pair] * x[(pair / num_candidates) * dim + d];
+      sum += Load(grad_out[pair]) * Load(x[(pair / num_candidates) * dim + d]);
     }
-    grad_weight_rows[i] = sum;
+    grad_weight_rows[i] = Store<T>(sum);
   }
 }
 
@@ -127,11 +170,11 @@ __global__ void GradBiasKernel(const T* __restrict__ grad_out,
                                const int32_t* __restrict__ pairs,
                                int64_t num_groups, T* __restrict__ grad_bias) {
   for (const int64_t u : GpuGridRangeX<int64_t>(num_groups)) {
-    T sum = 0;
+    AccumulatorT<T> sum = 0;
     for (int32_t k = starts[u]; k < starts[u] + counts[u]; ++k) {
-      sum += grad_out[pairs[k]];
+      sum += Load(grad_out[pairs[k]]);
     }
-    grad_bias[u] = sum;
+    grad_bias[u] = Store<T>(sum);
   }
 }
 
@@ -272,8 +315,7 @@ struct HashedMatmulGrad<GPUDevice, T> {
 #define DEFINE_GPU_HASHED_MATMUL(T)              \
   template struct HashedMatmul<GPUDevice, T>; \
   template struct HashedMatmulGrad<GPUDevice, T>;
-TF_CALL_float(DEFINE_GPU_HASHED_MATMUL);
-TF_CALL_double(DEFINE_GPU_HASHED_MATMUL);
+TF_WTA_CALL_HASHED_MATMUL_TYPES(DEFINE_GPU_HASHED_MATMUL);
 template struct GroupPairsByUnit<GPUDevice>;
 
 }  // namespace functor

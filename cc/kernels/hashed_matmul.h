@@ -12,14 +12,41 @@
 #define TF_WTA_CC_KERNELS_HASHED_MATMUL_H_
 
 #include <cstdint>
+#include <type_traits>
 
 #include "absl/status/status.h"
 #include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/register_types.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_types.h"
 
 namespace tensorflow {
 namespace wta {
+
+// The dtypes the kernels are registered for.
+#define TF_WTA_CALL_HASHED_MATMUL_TYPES(m) \
+  TF_CALL_half(m) TF_CALL_bfloat16(m) TF_CALL_float(m) TF_CALL_double(m)
+
+// The type the kernels accumulate T in: T itself for float and double, float
+// for the 16-bit types (mixed precision: half inputs and outputs, float sums).
+template <typename T>
+struct Accumulator {
+  using type = T;
+};
+template <>
+struct Accumulator<Eigen::half> {
+  using type = float;
+};
+template <>
+struct Accumulator<Eigen::bfloat16> {
+  using type = float;
+};
+template <typename T>
+using AccumulatorT = typename Accumulator<T>::type;
+
+// Whether T is widened to a different accumulator type.
+template <typename T>
+constexpr bool kWidened = !std::is_same<T, AccumulatorT<T>>::value;
 
 // The (b, c) pairs of `indices` grouped by the unit they select, units in
 // ascending order, pairs in ascending b * C + c order within a unit. Pairs
@@ -43,7 +70,7 @@ struct GroupPairsByUnit {
 };
 
 // out[b, c] = x[b] . weights[indices[b, c]] + bias[indices[b, c]], and 0
-// where the index is -1 (on the GPU: outside [0, N)).
+// where the index is -1 (on the GPU: outside [0, N)); sums in AccumulatorT<T>.
 template <typename Device, typename T>
 struct HashedMatmul {
   void operator()(OpKernelContext* ctx, typename TTypes<T>::ConstMatrix x,
@@ -55,7 +82,8 @@ struct HashedMatmul {
 
 // grad_x[b] = sum_c grad_out[b, c] * weights[indices[b, c]];
 // grad_weight_rows[u] = sum over the pairs of unit u of grad_out[b, c] * x[b];
-// grad_bias_rows[u] = sum over the pairs of unit u of grad_out[b, c].
+// grad_bias_rows[u] = sum over the pairs of unit u of grad_out[b, c];
+// all sums in AccumulatorT<T>, rounded to T once at the end.
 template <typename Device, typename T>
 struct HashedMatmulGrad {
   void operator()(OpKernelContext* ctx, typename TTypes<T>::ConstMatrix x,

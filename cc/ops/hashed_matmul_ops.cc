@@ -29,7 +29,7 @@ REGISTER_OP("WtaHashedMatmul")
     .Input("indices: int32")
     .Input("bias: T")
     .Output("out: T")
-    .Attr("T: {float, double}")
+    .Attr("T: {half, bfloat16, float, double}")
     .SetShapeFn([](InferenceContext* c) {
       DimensionHandle batch, dim, units;
       ShapeHandle indices, bias;
@@ -43,9 +43,10 @@ REGISTER_OP("WtaHashedMatmul")
 Dot products of each row of x with the weight rows its indices select.
 
 out[b, c] = x[b] . weights[indices[b, c]] + bias[indices[b, c]], and 0 where
-indices[b, c] == -1. Accumulates in T (no reduced precision).
+indices[b, c] == -1. Accumulates in T for float32 and float64 (no reduced
+precision), in float32 for float16 and bfloat16 (rounded to T once).
 
-x: [B, D] float32 or float64.
+x: [B, D] float16, bfloat16, float32 or float64.
 weights: [N, D], one row per unit.
 indices: [B, C] int32 in [-1, N). On the CPU a value outside is an error; on
   the GPU it is treated like -1.
@@ -62,7 +63,7 @@ REGISTER_OP("WtaHashedMatmulGrad")
     .Output("units: int32")
     .Output("grad_weight_rows: T")
     .Output("grad_bias_rows: T")
-    .Attr("T: {float, double}")
+    .Attr("T: {half, bfloat16, float, double}")
     .SetShapeFn([](InferenceContext* c) {
       DimensionHandle batch, dim, units;
       ShapeHandle indices, grad_out;
@@ -77,9 +78,10 @@ REGISTER_OP("WtaHashedMatmulGrad")
       return absl::OkStatus();
     })
     .Doc(R"doc(
-Gradient of WtaHashedMatmul, with one row per distinct selected unit.
+Gradient of WtaHashedMatmul, with one row per distinct selected unit; sums
+in float32 for float16 and bfloat16, like the forward op.
 
-x: [B, D] float32 or float64.
+x: [B, D] float16, bfloat16, float32 or float64.
 weights: [N, D].
 indices: [B, C] int32 in [-1, N), as given to WtaHashedMatmul.
 grad_out: [B, C], the gradient with respect to its output.

@@ -1,10 +1,20 @@
 """Candidate sets of an output-mode WTADense beyond its per-example hashed
 candidates: the batch-shared set, and uniform negatives added per example."""
+import numpy as np
 import tensorflow as tf
 
 # Logit of an empty candidate slot: far below any real logit, yet finite so
 # that softmax and cross-entropy stay NaN-free.
 EMPTY_SLOT_LOGIT = -1e9
+
+
+def empty_slot_logit(dtype, value=EMPTY_SLOT_LOGIT):
+    """value as a dtype scalar; a finite value is kept finite (float16 tops
+    out at 65504: -1e9 becomes its lowest, -65504, not -inf)."""
+    dtype = tf.as_dtype(dtype)
+    if np.isfinite(value):
+        value = max(value, float(dtype.min))
+    return tf.constant(value, dtype)
 
 
 def scatter_rows(values, candidates, units):
@@ -106,7 +116,7 @@ def uniform_logits_per_example(inputs, kernel, bias, candidates, uniform, empty_
     draws = tf.broadcast_to(ids[None, :], [tf.shape(candidates)[0], tf.shape(ids)[0]])
     slot = tf.minimum(tf.searchsorted(ordered, draws), tf.shape(candidates)[1] - 1)
     taken = tf.equal(tf.gather(ordered, slot, batch_dims=1), draws)
-    return tf.where(taken, tf.cast(empty_slot, logits.dtype), logits), ids
+    return tf.where(taken, empty_slot_logit(logits.dtype, empty_slot), logits), ids
 
 
 def append_uniform_draws(inputs, kernel, bias, candidates, logits, uniform):
@@ -121,10 +131,9 @@ def append_uniform_draws(inputs, kernel, bias, candidates, logits, uniform):
     Returns:
       (logits, candidates): float [B, C + U] and int32 [B, C + U], U <= m the
       distinct draws; a draw that repeats one of its row's candidates has
-      id -1 and logit EMPTY_SLOT_LOGIT in that row.
+      id -1 and the empty-slot logit in that row.
     """
     drawn, ids = uniform_logits_per_example(inputs, kernel, bias, candidates, uniform,
                                             EMPTY_SLOT_LOGIT)
-    ids = tf.where(drawn > EMPTY_SLOT_LOGIT / 2, ids[None, :], -1)
+    ids = tf.where(drawn > empty_slot_logit(drawn.dtype) / 2, ids[None, :], -1)
     return tf.concat([logits, drawn], axis=1), tf.concat([candidates, ids], axis=1)
-

@@ -17,9 +17,11 @@ def _replica_local(initializer, shape, dtype, name):
     # no cross-replica sync inside control flow); every replica computes the
     # same values from the mirrored weights, and reads from outside the
     # replicas (saving) take the first replica's copy.
+    # autocast=False: the float32 rebuild period stays float32 under a
+    # mixed-precision policy (float16 would lose it past 2048 steps).
     return keras.Variable(keras.initializers.get(initializer), shape=shape, dtype=dtype,
                           trainable=False, aggregation="only_first_replica",
-                          synchronization="on_read", name=name)
+                          synchronization="on_read", name=name, autocast=False)
 
 
 @keras.saving.register_keras_serializable(package="tf_wta")

@@ -19,10 +19,14 @@ class LazyRowRegularization:
         if self.kernel_regularizer is None and self.bias_regularizer is None:
             return penalty
         ids, _ = tf.unique(tf.boolean_mask(ids, ids >= 0))
+        # Inside call, mixed precision reads the variables in the compute
+        # dtype: the penalty is taken on float32 rows, like Keras' own.
         if self.kernel_regularizer is not None:
-            penalty += self.kernel_regularizer(tf.gather(self.kernel, ids))
+            rows = tf.cast(tf.gather(self.kernel, ids), tf.float32)
+            penalty += tf.cast(self.kernel_regularizer(rows), tf.float32)
         if self.bias_regularizer is not None and self.bias is not None:
-            penalty += self.bias_regularizer(tf.gather(self.bias, ids))
+            rows = tf.cast(tf.gather(self.bias, ids), tf.float32)
+            penalty += tf.cast(self.bias_regularizer(rows), tf.float32)
         return penalty
 
     def _add_row_penalty(self, ids):

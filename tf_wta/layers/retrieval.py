@@ -23,9 +23,9 @@ class Retrieval:
             candidates, better recall of the exact top k, linearly more
             work. max(k, num_candidates) are scored.
         Returns:
-          (scores, ids): float32 [B, k] logits (before the activation) and
-          int32 [B, k] unit ids, best first; -1 and -inf where a row has
-          fewer than k candidates.
+          (scores, ids): [B, k] logits in the compute dtype (before the
+          activation) and int32 [B, k] unit ids, best first; -1 and -inf
+          where a row has fewer than k candidates.
         """
         k = positive_int(k, "k")
         if num_candidates is None:
@@ -49,20 +49,21 @@ class Retrieval:
           k: int, 1 <= k <= units.
           chunk_units: int >= 1.
         Returns:
-          (scores, ids): float32 [B, k] and int32 [B, k], best first (ties:
-          the lower id first).
+          (scores, ids): [B, k] in the compute dtype and int32 [B, k], best
+          first (ties: the lower id first).
         """
         k = positive_int(k, "k")
         if k > self.units:
             raise ValueError(f"k={k} must be <= units={self.units}")
         chunk_units = positive_int(chunk_units, "chunk_units")
-        inputs = tf.convert_to_tensor(inputs)
+        dtype = self.compute_dtype
+        inputs = tf.cast(inputs, dtype)
         best_scores = best_ids = None
         for start in range(0, self.units, chunk_units):
             stop = min(start + chunk_units, self.units)
-            logits = tf.matmul(inputs, self.kernel[start:stop], transpose_b=True)
+            logits = tf.matmul(inputs, tf.cast(self.kernel[start:stop], dtype), transpose_b=True)
             if self.bias is not None:
-                logits += self.bias[start:stop]
+                logits += tf.cast(self.bias[start:stop], dtype)
             scores, ids = tf.math.top_k(logits, min(k, stop - start))
             ids += start
             if best_scores is not None:

@@ -5,7 +5,8 @@ import tensorflow as tf
 from tf_wta import ops
 from tf_wta._arguments import positive_int
 from tf_wta.layers import hash_settings
-from tf_wta.layers.candidate_sets import EMPTY_SLOT_LOGIT, append_uniform_draws, scatter_rows
+from tf_wta.layers.candidate_sets import (EMPTY_SLOT_LOGIT, append_uniform_draws,
+                                          empty_slot_logit, scatter_rows)
 from tf_wta.layers.hash_index import HashIndex
 from tf_wta.layers.lazy_regularization import LazyRowRegularization
 from tf_wta.layers.output_training import OutputTraining
@@ -14,6 +15,9 @@ from tf_wta.layers.training_step import current_training_step
 
 MODES = ("output", "hidden")
 CANDIDATE_MODES = ("shared", "per_example")
+# Float compute dtypes: float32/float64, and the 16-bit ones of the
+# "mixed_float16" / "mixed_bfloat16" policies.
+COMPUTE_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 
 def _row_per_unit(initializer):
@@ -89,7 +93,16 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         defeat the sparse update); `row_penalty`.
       seed: int seed of the hash windows and the uniform draws (None: drawn
         from the generators `keras.utils.set_random_seed` seeds).
-    Input: float32 `[B, D]`. Output: `[B, units]` (see the modes above).
+    Input: float `[B, D]`. Output: `[B, units]` (see the modes above).
+
+    Mixed precision: under a "mixed_float16" or "mixed_bfloat16" policy
+    the kernel and bias stay float32 and every path computes in the
+    policy's compute dtype (float16/bfloat16 inputs and outputs;
+    `hashed_matmul` sums in float32), the sparse gradients reach the
+    float32 variables as float32 `IndexedSlices`, and `WTAModel` scales the
+    loss through the `LossScaleOptimizer` Keras wraps around the optimizer
+    for "mixed_float16". Outputs are in the compute dtype, as for Keras'
+    Dense (add a float32 `Activation` for float32 outputs).
     """
 
     def __init__(self, units, activation=None, use_bias=True, mode="output",
@@ -141,8 +154,12 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         if len(input_shape) != 2 or input_shape[-1] is None:
             raise ValueError(f"WTADense expects inputs of shape [batch, features] with known "
                              f"features, got {input_shape}")
-        if self.compute_dtype not in ("float32", "float64"):
-            raise ValueError(f"WTADense computes in float32 or float64, got dtype policy "
+        # Mixed precision the Keras way: float32 variables (variable_dtype),
+        # read as the compute dtype inside call (Keras autocasts them), so the
+        # exact matmul, the shared GEMM and hashed_matmul all compute in it,
+        # and the sparse gradients reach the variables as float32.
+        if self.compute_dtype not in COMPUTE_DTYPES:
+            raise ValueError(f"WTADense computes in one of {COMPUTE_DTYPES}, got dtype policy "
                              f"{self.dtype_policy.name}")
         input_dim = int(input_shape[-1])
         self.index.build((self.units, input_dim))
@@ -171,9 +188,13 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
 
     def _candidate_logits(self, inputs, candidates, empty_slot=EMPTY_SLOT_LOGIT):
         """Logits of the candidate units, `empty_slot` where the id is -1."""
-        bias = None if self.bias is None else tf.convert_to_tensor(self.bias)
-        logits = ops.hashed_matmul(inputs, tf.convert_to_tensor(self.kernel), candidates, bias)
-        return tf.where(candidates >= 0, logits, tf.cast(empty_slot, logits.dtype))
+        # In the compute dtype: Keras' autocast already reads the variables so
+        # inside call; top_k, called directly, casts them here.
+        dtype = self.compute_dtype
+        bias = None if self.bias is None else tf.cast(self.bias, dtype)
+        logits = ops.hashed_matmul(tf.cast(inputs, dtype), tf.cast(self.kernel, dtype),
+                                   candidates, bias)
+        return tf.where(candidates >= 0, logits, empty_slot_logit(logits.dtype, empty_slot))
 
     def call(self, inputs, training=None):
         if self.mode == "hidden":

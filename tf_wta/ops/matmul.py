@@ -4,7 +4,7 @@ import tensorflow as tf
 from tf_wta._arguments import matrix as _matrix
 from tf_wta._ops import load_ops
 
-_MATMUL_DTYPES = (tf.float32, tf.float64)
+_MATMUL_DTYPES = (tf.float32, tf.float64, tf.float16, tf.bfloat16)
 
 
 def hashed_matmul(x, weights, indices, bias=None, name=None):
@@ -12,14 +12,16 @@ def hashed_matmul(x, weights, indices, bias=None, name=None):
 
     `out[b, c] = x[b] . weights[indices[b, c]] + bias[indices[b, c]]`, and 0
     where `indices[b, c] == -1` (an empty candidate slot: no gradient either).
-    Exact: accumulates in the input dtype, no reduced precision.
+    Exact for float32 and float64: accumulates in the input dtype, no reduced
+    precision. float16 and bfloat16 (mixed precision) accumulate in float32
+    and round once to the input dtype, on the CPU and the GPU alike.
 
     Gradients: dense for x; `tf.IndexedSlices` for weights and bias holding
     one row per distinct selected unit (duplicates summed, no -1 row), so a
     sparse optimizer such as SGD touches only those rows; None for indices.
 
     Args:
-      x: [B, D] float32 or float64.
+      x: [B, D] float32, float64, float16 or bfloat16.
       weights: [N, D] of the dtype of x, one row per unit.
       indices: [B, C] int32 in [-1, N), e.g. from the index lookup. On the CPU
         a value outside [-1, N) is an InvalidArgumentError; on the GPU, where
