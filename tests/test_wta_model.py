@@ -242,3 +242,33 @@ def test_top_k_rebuilds_an_index_that_training_without_hashing_left_behind():
     assert int(layer.index.built_at) < int(layer.index.steps)
     layer.top_k(features(x[:4]), 1)
     assert int(layer.index.built_at) == int(layer.index.steps)
+
+
+@pytest.mark.parametrize("optimizer, warns", [("adam", True), ("sgd", True),
+                                              ("lazyadam", False), ("sparsesgd", False)])
+def test_compile_warns_about_dense_updates_of_a_large_layer(optimizer, warns):
+    import warnings
+
+    optimizer = {"lazyadam": tf_wta.LazyAdam(), "sparsesgd": tf_wta.SparseSGD()}.get(
+        optimizer, optimizer)
+    inputs = keras.Input((1000,))
+    model = tf_wta.WTAModel(inputs, tf_wta.WTADense(10_000, seed=0)(inputs))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    messages = [str(w.message) for w in caught if "tf_wta.LazyAdam" in str(w.message)]
+    assert bool(messages) == warns, messages
+
+
+def test_import_under_another_keras_backend_says_why(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(tf_wta.__file__)))
+    env = {**os.environ, "KERAS_BACKEND": "numpy", "PYTHONPATH": package_root}
+    result = subprocess.run([sys.executable, "-c", "import tf_wta"], capture_output=True,
+                            text=True, cwd=tmp_path, env=env)
+    assert result.returncode != 0
+    assert "need Keras' TensorFlow backend" in result.stderr
+    assert "KERAS_BACKEND=tensorflow" in result.stderr

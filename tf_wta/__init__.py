@@ -1,4 +1,21 @@
 """tf_wta: Winner-Take-All hashing ops and Keras layers for very large layers."""
+import os as _os
+
+
+def _require_tensorflow_backend(backend):
+    if backend != "tensorflow":
+        raise ImportError(
+            f"tf_wta's layers run TensorFlow custom ops, so they need Keras' TensorFlow "
+            f"backend, but Keras is set to {backend!r}: set KERAS_BACKEND=tensorflow (or "
+            f"\"backend\" in ~/.keras/keras.json) before importing keras.")
+
+
+# Checked before importing keras, whose other backends may not even import.
+_require_tensorflow_backend(_os.environ.get("KERAS_BACKEND", "tensorflow"))
+import keras as _keras  # noqa: E402
+
+_require_tensorflow_backend(_keras.backend.backend())
+
 from tf_wta._ops import build_info, load_ops
 from tf_wta.candidate_quality import CandidateQuality, candidate_quality
 from tf_wta.candidates import candidates_with_labels

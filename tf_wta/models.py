@@ -1,5 +1,7 @@
 """Keras models whose training step tells their WTADense layers the step and
 the labels: `WTAModel` (functional) and `WTASequential`."""
+import warnings
+
 import keras
 import tensorflow as tf
 
@@ -30,6 +32,35 @@ class CandidateTrainStep:
     over all units in `evaluate` (e.g. `tf_wta.MultiLabelSoftmaxCrossentropy()`
     or `tf_wta.SampledBinaryCrossentropy(units)`).
     """
+
+    # Keras' optimizers that make a huge WTADense slow: Adam, AdamW and
+    # Adagrad update every row on a sparse gradient, SGD's sparse scatter
+    # makes every later full read of the kernel a copy.
+    DENSE_UPDATE_OPTIMIZERS = (keras.optimizers.Adam, keras.optimizers.AdamW,
+                               keras.optimizers.Adagrad, keras.optimizers.SGD)
+    LARGE_KERNEL = 10_000_000  # weights; below it a dense update costs little
+
+    def compile(self, optimizer="rmsprop", *args, **kwargs):
+        super().compile(optimizer, *args, **kwargs)
+        self._warn_about_dense_updates()
+
+    def _warn_about_dense_updates(self):
+        from tf_wta.optimizers import LazyAdam, SparseSGD
+
+        optimizer = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+        if (not isinstance(optimizer, self.DENSE_UPDATE_OPTIMIZERS)
+                or isinstance(optimizer, (LazyAdam, SparseSGD))):
+            return
+        large = [layer.name for layer in self.layers
+                 if isinstance(layer, WTADense) and layer.built
+                 and layer.kernel.shape.num_elements() >= self.LARGE_KERNEL]
+        if large:
+            warnings.warn(
+                f"{type(optimizer).__name__} updates every row of {', '.join(large)} on each "
+                f"step (or, for SGD, makes each full read of the kernel a copy): training will "
+                f"be as slow as a dense layer. Compile with tf_wta.LazyAdam or "
+                f"tf_wta.SparseSGD, which update only the rows a step computed.",
+                stacklevel=3)
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
