@@ -209,3 +209,20 @@ def test_resize_images_and_bad_low_epochs():
     with pytest.raises(ValueError, match="low_epochs"):
         tf_wta.fit_with_kernel_rescaling(tiny_builder, tiny_data(), 8, 16, epochs=2,
                                          low_epochs=3)
+
+
+@pytest.mark.slow
+def test_example_runs_and_saves(tmp_path, capsys):
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "examples"))
+    import kernel_rescaling
+
+    result, points = kernel_rescaling.main([
+        "--classes", "3", "--train-per-class", "8", "--test-per-class", "4", "--epochs", "2",
+        "--low-epochs", "1", "--width", "4", "--output", str(tmp_path)])
+    assert [p[2] for p in points] == [16, 32]
+    assert len(result.rescaled) == 3
+    assert os.path.exists(os.path.join(tmp_path, "rescaled_cnn.keras"))
+    assert "reloaded test accuracy" in capsys.readouterr().out
