@@ -37,13 +37,13 @@ from tf_wta.xml_repository import xml_repository_dataset
 
 __all__ = [
     "CandidateQuality", "HashIndex", "Index", "LazyAdam", "MultiLabelSoftmaxCrossentropy",
-    "NDCGAtK", "PrecisionAtK", "SampledBinaryCrossentropy", "SparseSGD", "WTADense",
-    "WTAModel", "WTASequential", "build_index", "build_info", "candidate_quality",
-    "candidates_with_labels", "densified_wta_hash", "export_top_k", "hashed_matmul",
-    "load_ops", "num_buckets", "query_index", "query_index_pooled", "ranking_evaluation",
-    "ranking_scores", "ranking_scores_of_ids", "simhash", "simhash_projections",
-    "sparse_apply_adam", "sparse_apply_sgd",
-    "wta_buckets", "wta_hash", "wta_windows", "xml_repository", "xml_repository_dataset",
-    "RescaledTraining", "fit_with_kernel_rescaling", "resample_kernel", "rescale_kernels",
+    "NDCGAtK", "PrecisionAtK", "RescaledTraining", "SampledBinaryCrossentropy", "SparseSGD",
+    "WTADense", "WTAModel", "WTASequential", "build_index", "build_info", "candidate_quality",
+    "candidates_with_labels", "densified_wta_hash", "export_top_k",
+    "fit_with_kernel_rescaling", "hashed_matmul", "load_ops", "num_buckets", "query_index",
+    "query_index_pooled", "ranking_evaluation", "ranking_scores", "ranking_scores_of_ids",
+    "resample_kernel", "rescale_kernels", "simhash", "simhash_projections",
+    "sparse_apply_adam", "sparse_apply_sgd", "wta_buckets", "wta_hash", "wta_windows",
+    "xml_repository", "xml_repository_dataset",
 ]
 __version__ = "0.1.0"
