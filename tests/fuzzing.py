@@ -335,6 +335,8 @@ def gen_wta_buckets(rng):
     mode = _mode(rng)
     invalid = None
     count = window_size**per_table if window_size >= 1 and 1 <= per_table < 64 else None
+    if window_size == 1 and per_table >= 1:
+        count = 1
     if not _is_matrix(codes):
         invalid = "codes of rank other than 2"
     elif window_size < 1 or per_table < 1:
@@ -453,6 +455,7 @@ def _query_case(rng, pooled):
         else:
             query = query.reshape(-1)
     num_candidates = _attr(rng, rng.choice([0, 1, 3, 10, units, units + 7]), bad=(-1, -5))
+    num_candidates = min(num_candidates, 2**40)  # numpy cannot hold shape [0, 2**62]
     if num_candidates > 100_000 and (pooled or batch):
         num_candidates = int(rng.choice([-1, 100_000]))
     cap = rng.choice([None, None, 1, 2, 3, int(rng.integers(1, 50))])
