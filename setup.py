@@ -8,6 +8,10 @@ Environment:
   TF_WTA_CUDA_ARCHS     e.g. "75;80;90": SASS targets, plus PTX for the newest
                         (default: 70, 80, 90 where nvcc still supports them)
   TF_WTA_JOBS           parallel compile jobs (default 2; each needs up to ~2 GB)
+  TF_WTA_SANITIZE       e.g. "address,undefined": build the CPU kernels with those
+                        sanitizers (-fsanitize=... -fno-omit-frame-pointer -O1 -g,
+                        CUDA off) into tf_wta/_tf_wta_ops_sanitized.so, which
+                        TF_WTA_OPS_LIBRARY selects at run time (scripts/sanitize.sh)
 
 Fast in-place build for the edit-test loop (recompiles only what changed):
   python setup.py build_ext --inplace
@@ -26,6 +30,7 @@ from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
 LIBRARY_NAME = "_tf_wta_ops.so"
+SANITIZED_LIBRARY_NAME = "_tf_wta_ops_sanitized.so"
 DEFAULT_CUDA_ARCHS = (70, 80, 90)
 QUIET_WARNINGS = ["-Wno-deprecated-declarations", "-Wno-interference-size"]
 
@@ -72,6 +77,15 @@ def _cuda_archs(nvcc):
     return archs
 
 
+def _sanitizers():
+    """The sanitizers TF_WTA_SANITIZE asks for, e.g. ["address", "undefined"]."""
+    wanted = [s for s in re.split(r"[,; ]+", os.environ.get("TF_WTA_SANITIZE", "")) if s]
+    unknown = set(wanted) - {"address", "undefined", "leak", "thread"}
+    if unknown:
+        sys.exit(f"TF_WTA_SANITIZE: unknown sanitizer(s) {sorted(unknown)}")
+    return wanted
+
+
 def _tf_flags():
     """(compile flags, link flags, version) of the TensorFlow running this build."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -84,17 +98,30 @@ class BuildOps(build_ext):
     """Compiles cc/ with g++ (and nvcc) and links one shared library."""
 
     def get_ext_filename(self, fullname):
-        return os.path.join(*fullname.split(".")[:-1], LIBRARY_NAME)
+        name = SANITIZED_LIBRARY_NAME if _sanitizers() else LIBRARY_NAME
+        return os.path.join(*fullname.split(".")[:-1], name)
 
     def build_extension(self, ext):
         compile_flags, link_flags, tf_version = _tf_flags()
-        nvcc = _find_nvcc()
+        sanitizers = _sanitizers()
+        nvcc = None if sanitizers else _find_nvcc()
         archs = _cuda_archs(nvcc) if nvcc else []
         cc_sources, cu_sources = _sources()
         cuda_define = ["-DGOOGLE_CUDA=1"] if nvcc else []
         cxx_flags = (["-O3", "-fPIC", "-DNDEBUG", f"-I{ROOT}"] + compile_flags
                      + cuda_define + QUIET_WARNINGS
                      + [f'-DTF_WTA_TENSORFLOW_VERSION="{tf_version}"'])
+        sanitize_flags = []
+        if sanitizers:
+            sanitize_flags = [f"-fsanitize={','.join(sanitizers)}", "-fno-omit-frame-pointer",
+                              "-fno-sanitize-recover=all", "-g"]
+            if "undefined" in sanitizers:
+                # GCC 12 rejects absl's constexpr function-pointer checks
+                # (raw_hash_set) under these three; the rest of UBSan stays on.
+                sanitize_flags.append(
+                    "-fno-sanitize=null,nonnull-attribute,returns-nonnull-attribute")
+            cxx_flags = [f for f in cxx_flags if f != "-O3"] + ["-O1"]
+            cxx_flags += sanitize_flags
         jobs = []
         if nvcc:
             cuda_include = self._cuda_shadow_include(nvcc)
@@ -106,7 +133,7 @@ class BuildOps(build_ext):
         objects = self._compile_all(jobs)
         output = Path(self.get_ext_fullpath(ext.name))
         output.parent.mkdir(parents=True, exist_ok=True)
-        self._run(["g++", "-shared", "-o", str(output)] + objects + link_flags)
+        self._run(["g++", "-shared", "-o", str(output)] + objects + link_flags + sanitize_flags)
 
     def _cuda_shadow_include(self, nvcc):
         """A dir whose third_party/gpus/cuda/include is nvcc's own CUDA headers.

@@ -24,15 +24,22 @@ def wta_buckets(codes, window_size, codes_per_table):
     return (grouped * powers).sum(axis=-1).astype(np.int32)
 
 
+def _padded(weights):
+    """weights with a zero row appended, so that index -1 -> row 0 (masked
+    later) is valid even when there are no units."""
+    return np.concatenate([weights, np.zeros((1,) + weights.shape[1:])]) if not len(weights) \
+        else weights
+
+
 def hashed_matmul(x, weights, indices, bias=None):
     """out[b, c] = x[b] . weights[i] + bias[i] with i = indices[b, c]; 0 where i == -1."""
     x = np.asarray(x, dtype=np.float64)
-    weights = np.asarray(weights, dtype=np.float64)
+    weights = _padded(np.asarray(weights, dtype=np.float64))
     indices = np.asarray(indices)
     safe = np.maximum(indices, 0)
     out = np.einsum("bd,bcd->bc", x, weights[safe])
     if bias is not None:
-        out += np.asarray(bias, dtype=np.float64)[safe]
+        out += _padded(np.asarray(bias, dtype=np.float64))[safe]
     return np.where(indices >= 0, out, 0.0)
 
 
@@ -42,7 +49,7 @@ def hashed_matmul_grad(x, weights, indices, grad_out):
     the weight and bias gradients as rows of the distinct selected units in
     ascending order (no -1)."""
     x = np.asarray(x, dtype=np.float64)
-    weights = np.asarray(weights, dtype=np.float64)
+    weights = _padded(np.asarray(weights, dtype=np.float64))
     indices = np.asarray(indices)
     grad_out = np.where(indices >= 0, np.asarray(grad_out, dtype=np.float64), 0.0)
     grad_x = np.einsum("bc,bcd->bd", grad_out, weights[np.maximum(indices, 0)])
@@ -166,3 +173,36 @@ def simhash(x, windows, signs):
     for k in range(windows.shape[1]):
         total = total + gathered[:, :, k]
     return (total > 0).astype(np.int32)
+
+
+def _index_counts(sorted_buckets, sorted_units, query, max_bucket_size):
+    """int64 [N] collision counts of one query row read straight off an index
+    (any index that passes the kernel's checks, not only build_index's): in
+    table t, the first max_bucket_size entries whose key is query[t]."""
+    counts = np.zeros(np.shape(sorted_units)[1], np.int64)
+    for t, key in enumerate(np.asarray(query, dtype=np.int64)):
+        members = np.asarray(sorted_units[t])[np.asarray(sorted_buckets[t]) == key]
+        if max_bucket_size is not None:
+            members = members[:max_bucket_size]
+        np.add.at(counts, members, 1)
+    return counts
+
+
+def query_index_from_index(sorted_buckets, sorted_units, query_buckets, num_candidates,
+                           max_bucket_size=None):
+    """query_index computed from the index itself (sorted_buckets,
+    sorted_units [L, N]) rather than from the unit buckets."""
+    out = np.full((len(query_buckets), num_candidates), -1, np.int32)
+    for b, query in enumerate(query_buckets):
+        out[b] = _best_by_count(
+            _index_counts(sorted_buckets, sorted_units, query, max_bucket_size), num_candidates)
+    return out
+
+
+def query_index_pooled_from_index(sorted_buckets, sorted_units, query_buckets, num_candidates,
+                                  max_bucket_size=None):
+    """query_index_pooled computed from the index itself."""
+    counts = np.zeros(np.shape(sorted_units)[1], np.int64)
+    for query in query_buckets:
+        counts += _index_counts(sorted_buckets, sorted_units, query, max_bucket_size)
+    return _best_by_count(counts, num_candidates)

@@ -23,7 +23,12 @@ def _major_minor(version):
 
 
 def library_path():
-    """Path of the op library inside the installed package."""
+    """Path of the op library inside the installed package, or the one the
+    environment variable TF_WTA_OPS_LIBRARY names (e.g. the sanitizer build
+    of scripts/sanitize.sh)."""
+    override = os.environ.get("TF_WTA_OPS_LIBRARY")
+    if override:
+        return os.path.abspath(override)
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), _LIBRARY_FILE)
 
 

@@ -48,6 +48,12 @@ def aggregate_rows(gradient, dtype=None):
     """
     values = gradient.values if dtype is None else tf.cast(gradient.values, dtype)
     ids = tf.cast(gradient.indices, tf.int32)
+    if ids.shape.rank is not None and ids.shape.rank != 1:
+        raise ValueError("the gradient's indices (row_ids) must be a rank-1 tensor, got shape "
+                         f"{ids.shape}")
+    if not values.shape[:1].is_compatible_with(ids.shape):
+        raise ValueError("the gradient's values (rows) must have one row per index (row_ids), "
+                         f"got values of shape {values.shape} and indices of shape {ids.shape}")
     row_ids, positions = tf.unique(ids)
     count = tf.shape(row_ids)[0]
     rows = tf.cond(count == tf.shape(ids)[0], lambda: tf.identity(values),

@@ -36,7 +36,9 @@ inline absl::Status NumBuckets(int64_t window_size, int64_t codes_per_table,
         window_size, " codes_per_table=", codes_per_table);
   }
   int64_t n = 1;
-  for (int64_t j = 0; j < codes_per_table; ++j) {
+  // window_size 1: 1 ** anything; otherwise n overflows within 31 steps, so
+  // a huge codes_per_table (an int64 attr) cannot make this loop long.
+  for (int64_t j = 0; window_size > 1 && j < codes_per_table; ++j) {
     n *= window_size;
     if (n > INT32_MAX) {
       return errors::InvalidArgument(

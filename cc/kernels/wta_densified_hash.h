@@ -22,7 +22,11 @@ constexpr int32_t kEmptyWindow = -1;
 // OrderKey of an entry that can win a densified window; zero (either sign)
 // and NaN get kNeverWinsKey, below the key of every other value (-inf too).
 EIGEN_DEVICE_FUNC EIGEN_ALWAYS_INLINE int32_t DensifiedKey(float value) {
-  if (value == 0.0f) return kNeverWinsKey;
+  // Zero of either sign, tested on the bits: `value == 0.0f` is also true
+  // for denormals on TensorFlow's threads (DAZ), which are not empty.
+  if ((Eigen::numext::bit_cast<uint32_t>(value) & 0x7fffffffu) == 0) {
+    return kNeverWinsKey;
+  }
   return OrderKey(value);  // NaN -> kNeverWinsKey as well
 }
 

@@ -22,8 +22,11 @@ namespace wta {
 // Comparing integer keys lets the CPU kernel vectorise the argmax.
 EIGEN_DEVICE_FUNC EIGEN_ALWAYS_INLINE int32_t OrderKey(float value) {
   if (Eigen::numext::isnan(value)) return std::numeric_limits<int32_t>::min();
-  const float canonical = value + 0.0f;  // -0.0f + 0.0f == +0.0f
-  const int32_t bits = Eigen::numext::bit_cast<int32_t>(canonical);
+  // -0.0f -> +0.0f on the bits: float arithmetic (value + 0.0f) would also
+  // flush denormals to zero on TensorFlow's threads (FTZ/DAZ), tying them
+  // with 0 against the op's contract.
+  int32_t bits = Eigen::numext::bit_cast<int32_t>(value);
+  if (bits == std::numeric_limits<int32_t>::min()) bits = 0;
   return bits ^ ((bits >> 31) & 0x7fffffff);
 }
 

@@ -19,11 +19,13 @@ def num_buckets(window_size, codes_per_table):
     """
     window_size = _positive_int(window_size, "window_size")
     codes_per_table = _positive_int(codes_per_table, "codes_per_table")
-    count = window_size**codes_per_table
+    # window_size >= 2 overflows int32 by 32 codes: never raise a huge
+    # codes_per_table to its power (a Python bigint the size of the exponent).
+    count = window_size**min(codes_per_table, 32) if window_size > 1 else 1
     if count > _INT32_MAX:
         raise ValueError(
             f"window_size ** codes_per_table = {window_size} ** {codes_per_table} "
-            f"= {count} overflows int32 bucket keys; use fewer codes per table or "
+            f"= {count if codes_per_table <= 32 else 'more than 2**31 - 1'} overflows int32 bucket keys; use fewer codes per table or "
             "a smaller window_size")
     return count
 
