@@ -246,16 +246,17 @@ def test_top_k_rebuilds_an_index_that_training_without_hashing_left_behind():
 
 @pytest.mark.parametrize("optimizer, warns", [("adam", True), ("sgd", True),
                                               ("lazyadam", False), ("sparsesgd", False)])
-def test_compile_warns_about_dense_updates_of_a_large_layer(optimizer, warns):
+def test_fit_warns_about_dense_updates_of_a_large_layer(optimizer, warns):
     import warnings
 
     optimizer = {"lazyadam": tf_wta.LazyAdam(), "sparsesgd": tf_wta.SparseSGD()}.get(
         optimizer, optimizer)
     inputs = keras.Input((1000,))
     model = tf_wta.WTAModel(inputs, tf_wta.WTADense(10_000, seed=0)(inputs))
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(np.zeros((2, 1000), np.float32), np.array([1, 2]), verbose=0)
     messages = [str(w.message) for w in caught if "tf_wta.LazyAdam" in str(w.message)]
     assert bool(messages) == warns, messages
 

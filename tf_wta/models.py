@@ -40,11 +40,9 @@ class CandidateTrainStep:
                                keras.optimizers.Adagrad, keras.optimizers.SGD)
     LARGE_KERNEL = 10_000_000  # weights; below it a dense update costs little
 
-    def compile(self, optimizer="rmsprop", *args, **kwargs):
-        super().compile(optimizer, *args, **kwargs)
-        self._warn_about_dense_updates()
-
     def _warn_about_dense_updates(self):
+        # Called when the training step is traced: overriding compile() would
+        # keep Keras from compiling a model it loads from a .keras file.
         from tf_wta.optimizers import LazyAdam, SparseSGD
 
         optimizer = getattr(self.optimizer, "inner_optimizer", self.optimizer)
@@ -64,6 +62,7 @@ class CandidateTrainStep:
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        self._warn_about_dense_updates()
         step = TrainingStep(self.optimizer.iterations, labels=y)
         with training_step(step), tf.GradientTape() as tape:
             y_pred = self(x, training=True)
