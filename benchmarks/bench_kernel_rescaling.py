@@ -115,7 +115,7 @@ def main(argv=None):
     import numpy as np
 
     import kernel_rescaling as example
-    from tf_wta.kernel_rescaling import resize_images
+    from tf_wta.kernel_rescaling_schedule import resize_images
 
     train = example.glyph_arrays(args.classes, args.train_per_class, seed=0)
     test = example.glyph_arrays(args.classes, args.test_per_class, seed=1)

@@ -115,7 +115,7 @@ def main(argv=None):
     import numpy as np
 
     import tf_wta
-    from tf_wta.kernel_rescaling import resize_images
+    from tf_wta.kernel_rescaling_schedule import resize_images
 
     keras.utils.set_random_seed(0)
     train = glyph_arrays(args.classes, args.train_per_class, seed=0)

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import tf_wta
-from tf_wta.kernel_rescaling import resize_images
+from tf_wta.kernel_rescaling_schedule import resize_images
 
 RNG = np.random.default_rng(0)
 

@@ -19,8 +19,8 @@ _require_tensorflow_backend(_keras.backend.backend())
 from tf_wta._ops import build_info, load_ops
 from tf_wta.candidate_quality import CandidateQuality, candidate_quality
 from tf_wta.candidates import candidates_with_labels
-from tf_wta.kernel_rescaling import (RescaledTraining, fit_with_kernel_rescaling,
-                                     resample_kernel, rescale_kernels)
+from tf_wta.kernel_rescaling import resample_kernel, rescale_kernels
+from tf_wta.kernel_rescaling_schedule import RescaledTraining, fit_with_kernel_rescaling
 from tf_wta.layers import HashIndex, WTADense
 from tf_wta.losses import MultiLabelSoftmaxCrossentropy, SampledBinaryCrossentropy
 from tf_wta.metrics import (NDCGAtK, PrecisionAtK, ranking_evaluation, ranking_scores,
