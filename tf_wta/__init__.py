@@ -19,7 +19,8 @@ from tf_wta.sparse_apply import sparse_apply_adam, sparse_apply_sgd
 from tf_wta.xml_repository import xml_repository_dataset
 
 __all__ = [
-    "CandidateQuality", "FastfoodDense", "HashIndex", "Index", "LazyAdam", "MultiLabelSoftmaxCrossentropy",
+    "CandidateQuality", "FastfoodDense", "HashIndex", "Index", "LazyAdam",
+    "MultiLabelSoftmaxCrossentropy",
     "NDCGAtK", "PrecisionAtK", "SampledBinaryCrossentropy", "SparseSGD", "WTADense",
     "WTAModel", "WTASequential", "build_index", "build_info", "candidate_quality",
     "candidates_with_labels", "densified_wta_hash", "export_top_k", "fwht", "hashed_matmul",
