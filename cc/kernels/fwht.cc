@@ -1,8 +1,8 @@
 // WtaFwht: the op kernel (all devices) and the CPU functor.
 //
 // Each row is transformed in place in a float buffer (the output itself for
-// float32, a per-shard scratch row otherwise) by iterative radix-2/4
-// butterflies. The first stages (butterfly spans below kBlock floats) run
+// float32, read from the input by the first pass; a per-shard scratch row
+// otherwise) by iterative radix-2/4 butterflies. The first stages (butterfly spans below kBlock floats) run
 // block by block, so a cache-sized chunk of the row is finished before the
 // next is touched; the remaining stages run two at a time (radix 4) over the
 // whole row, halving its passes through memory. The loops are written so
@@ -25,14 +25,17 @@ namespace {
 // typical L1 data cache).
 constexpr int64_t kBlock = 4096;
 
-// Stages of span 1, 2 and 4 (a radix-8 Hadamard) on every 8 floats of v[0, n).
-inline void FirstThreeStages(float* __restrict__ v, int64_t n) {
+// Stages of span 1, 2 and 4 (a radix-8 Hadamard) on every 8 floats of
+// src[0, n), written to dst (which may be src: each group of 8 is read
+// before it is written).
+inline void FirstThreeStages(const float* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; i += 8) {
-    float* p = v + i;
-    const float a0 = p[0] + p[1], a1 = p[0] - p[1];
-    const float a2 = p[2] + p[3], a3 = p[2] - p[3];
-    const float a4 = p[4] + p[5], a5 = p[4] - p[5];
-    const float a6 = p[6] + p[7], a7 = p[6] - p[7];
+    const float* s = src + i;
+    float* p = dst + i;
+    const float a0 = s[0] + s[1], a1 = s[0] - s[1];
+    const float a2 = s[2] + s[3], a3 = s[2] - s[3];
+    const float a4 = s[4] + s[5], a5 = s[4] - s[5];
+    const float a6 = s[6] + s[7], a7 = s[6] - s[7];
     const float b0 = a0 + a2, b1 = a1 + a3, b2 = a0 - a2, b3 = a1 - a3;
     const float b4 = a4 + a6, b5 = a5 + a7, b6 = a4 - a6, b7 = a5 - a7;
     p[0] = b0 + b4; p[1] = b1 + b5; p[2] = b2 + b6; p[3] = b3 + b7;
@@ -78,15 +81,17 @@ inline void Stages(float* v, int64_t n, int64_t first_h) {
   if (2 * h <= n) Radix2Stage(v, n, h);
 }
 
-// The full transform of one row v[0, n) in place.
-void TransformRow(float* v, int64_t n) {
+// The transform of src[0, n) into v[0, n) (v may be src). The first pass
+// over each block reads src, so float32 rows need no separate copy.
+void TransformRow(const float* src, float* v, int64_t n) {
   if (n < 8) {
+    if (src != v) std::copy_n(src, n, v);
     for (int64_t h = 1; h < n; h *= 2) Radix2Stage(v, n, h);
     return;
   }
   const int64_t block = std::min(n, kBlock);
   for (int64_t start = 0; start < n; start += block) {
-    FirstThreeStages(v + start, block);
+    FirstThreeStages(src + start, v + start, block);
     Stages(v + start, block, 8);
   }
   if (block < n) Stages(v, n, block);
@@ -109,16 +114,14 @@ struct Fwht<CPUDevice, T> {
     WorkerPool(ctx)->ParallelFor(batch, cost_per_row, [&](int64_t begin, int64_t end) {
       if constexpr (std::is_same<T, float>::value) {
         for (int64_t b = begin; b < end; ++b) {
-          float* row = &y(b, 0);
-          std::copy_n(&x(b, 0), d, row);
-          TransformRow(row, d);
+          TransformRow(&x(b, 0), &y(b, 0), d);
         }
       } else {
         std::vector<float> scratch(d);
         for (int64_t b = begin; b < end; ++b) {
           const T* in = &x(b, 0);
           for (int64_t j = 0; j < d; ++j) scratch[j] = static_cast<float>(in[j]);
-          TransformRow(scratch.data(), d);
+          TransformRow(scratch.data(), scratch.data(), d);
           T* out = &y(b, 0);
           for (int64_t j = 0; j < d; ++j) out[j] = static_cast<T>(scratch[j]);
         }
