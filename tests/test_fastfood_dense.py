@@ -223,3 +223,15 @@ def test_trains_under_mirrored_strategy_on_two_cpus(tmp_path):
         "assert loss[-1] < 0.7 * loss[0], loss\n"
         "assert model.predict(x[:8], verbose=0).shape == (8, 2)\n",
         cwd=tmp_path)
+
+
+@pytest.mark.parametrize("policy,tolerance", [("mixed_float16", 1e-2), ("mixed_bfloat16", 5e-2)])
+def test_mixed_precision_computes_in_half_with_float32_weights(policy, tolerance):
+    layer = tf_wta.FastfoodDense(40, seed=0, dtype=policy)
+    x = np.random.default_rng(0).standard_normal((4, 30)).astype(np.float32)
+    y = layer(x)
+    assert y.dtype == layer.compute_dtype
+    assert all(w.dtype in ("float32", "int32") for w in layer.weights)
+    expected = fastfood_reference(layer, x)
+    np.testing.assert_allclose(y.numpy().astype(np.float64), expected,
+                               atol=tolerance * np.abs(expected).max())
