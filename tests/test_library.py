@@ -17,7 +17,7 @@ def registered_devices(op_name):
 @pytest.mark.parametrize("op_name", ["WtaHash", "WtaDensifiedHash", "WtaSimhash", "WtaBuckets",
                                      "WtaHashedMatmul", "WtaHashedMatmulGrad", "WtaBuildIndex",
                                      "WtaQueryIndex", "WtaQueryIndexPooled",
-                                     "WtaSparseApplySgd", "WtaSparseApplyAdam"])
+                                     "WtaSparseApplySgd", "WtaSparseApplyAdam", "WtaFwht"])
 def test_kernels_registered_for_built_devices(op_name):
     tf_wta.load_ops()
     devices = registered_devices(op_name)

@@ -21,11 +21,12 @@ from tf_wta.candidate_quality import CandidateQuality, candidate_quality
 from tf_wta.candidates import candidates_with_labels
 from tf_wta.kernel_rescaling import resample_kernel, rescale_kernels
 from tf_wta.kernel_rescaling_schedule import RescaledTraining, fit_with_kernel_rescaling
-from tf_wta.layers import HashIndex, WTADense
+from tf_wta.layers import FastfoodDense, HashIndex, WTADense
 from tf_wta.losses import MultiLabelSoftmaxCrossentropy, SampledBinaryCrossentropy
 from tf_wta.metrics import (NDCGAtK, PrecisionAtK, ranking_evaluation, ranking_scores,
                             ranking_scores_of_ids)
 from tf_wta.models import WTAModel, WTASequential
+from tf_wta.ops import fwht
 from tf_wta.ops import (Index, build_index, densified_wta_hash, hashed_matmul, num_buckets,
                         query_index, query_index_pooled, simhash, simhash_projections,
                         wta_buckets, wta_hash, wta_windows)
@@ -36,14 +37,15 @@ from tf_wta.sparse_apply import sparse_apply_adam, sparse_apply_sgd
 from tf_wta.xml_repository import xml_repository_dataset
 
 __all__ = [
-    "CandidateQuality", "HashIndex", "Index", "LazyAdam", "MultiLabelSoftmaxCrossentropy",
-    "NDCGAtK", "PrecisionAtK", "RescaledTraining", "SampledBinaryCrossentropy", "SparseSGD",
-    "WTADense", "WTAModel", "WTASequential", "build_index", "build_info", "candidate_quality",
-    "candidates_with_labels", "densified_wta_hash", "export_top_k",
-    "fit_with_kernel_rescaling", "hashed_matmul", "load_ops", "num_buckets", "query_index",
-    "query_index_pooled", "ranking_evaluation", "ranking_scores", "ranking_scores_of_ids",
-    "resample_kernel", "rescale_kernels", "simhash", "simhash_projections",
-    "sparse_apply_adam", "sparse_apply_sgd", "wta_buckets", "wta_hash", "wta_windows",
-    "xml_repository", "xml_repository_dataset",
+    "CandidateQuality", "FastfoodDense", "HashIndex", "Index", "LazyAdam",
+    "MultiLabelSoftmaxCrossentropy", "NDCGAtK", "PrecisionAtK", "RescaledTraining",
+    "SampledBinaryCrossentropy", "SparseSGD", "WTADense", "WTAModel", "WTASequential",
+    "build_index", "build_info", "candidate_quality", "candidates_with_labels",
+    "densified_wta_hash", "export_top_k", "fit_with_kernel_rescaling", "fwht",
+    "hashed_matmul", "load_ops", "num_buckets", "query_index", "query_index_pooled",
+    "ranking_evaluation", "ranking_scores", "ranking_scores_of_ids", "resample_kernel",
+    "rescale_kernels", "simhash", "simhash_projections", "sparse_apply_adam",
+    "sparse_apply_sgd", "wta_buckets", "wta_hash", "wta_windows", "xml_repository",
+    "xml_repository_dataset",
 ]
 __version__ = "0.1.0"

@@ -6,11 +6,12 @@ build_index. Every function checks what it can see before building the op (a
 ValueError naming the argument); the kernels check the rest at run time
 (InvalidArgumentError). Each op's gradient is registered in its module.
 """
+from tf_wta.ops.fwht import fwht
 from tf_wta.ops.hashing import (densified_wta_hash, num_buckets, simhash, simhash_projections,
                                 wta_buckets, wta_hash, wta_windows)
 from tf_wta.ops.index import Index, build_index, query_index, query_index_pooled
 from tf_wta.ops.matmul import hashed_matmul
 
-__all__ = ["Index", "build_index", "densified_wta_hash", "hashed_matmul", "num_buckets",
+__all__ = ["Index", "build_index", "densified_wta_hash", "fwht", "hashed_matmul", "num_buckets",
            "query_index", "query_index_pooled", "simhash", "simhash_projections",
            "wta_buckets", "wta_hash", "wta_windows"]
