@@ -26,8 +26,7 @@ from tf_wta.losses import MultiLabelSoftmaxCrossentropy, SampledBinaryCrossentro
 from tf_wta.metrics import (NDCGAtK, PrecisionAtK, ranking_evaluation, ranking_scores,
                             ranking_scores_of_ids)
 from tf_wta.models import WTAModel, WTASequential
-from tf_wta.ops import fwht
-from tf_wta.ops import (Index, build_index, densified_wta_hash, hashed_matmul, num_buckets,
+from tf_wta.ops import (Index, build_index, densified_wta_hash, fwht, hashed_matmul, num_buckets,
                         query_index, query_index_pooled, simhash, simhash_projections,
                         wta_buckets, wta_hash, wta_windows)
 from tf_wta.optimizers import LazyAdam, SparseSGD
