@@ -28,15 +28,15 @@ import dataclasses
 import multiprocessing
 import os
 import re
-import sys
 import time
 import traceback
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+# Imported as `fuzzing`, with tests/ on sys.path (pytest puts it there;
+# scripts/fuzz_ops.py does), so that `import tf_wta` finds the package under
+# test (installed or on PYTHONPATH), never a source tree without its library.
+# Spawned workers inherit the parent's sys.path.
 
 OPS = ("wta_hash", "densified_wta_hash", "wta_buckets", "build_index", "query_index",
        "query_index_pooled", "hashed_matmul", "hashed_matmul_grad", "sparse_apply_sgd",
@@ -245,7 +245,7 @@ def _call(tf, mode, wrapper, raw, tensors, **attrs):
 
 
 def _hash_case(rng, densified):
-    from tests import references
+    import references
     tf = _tf()
     import tf_wta
     ops = tf_wta.load_ops()
@@ -318,7 +318,7 @@ def gen_densified_wta_hash(rng):
 
 
 def gen_wta_buckets(rng):
-    from tests import references
+    import references
     tf = _tf()
     import tf_wta
     ops = tf_wta.load_ops()
@@ -362,7 +362,7 @@ def gen_wta_buckets(rng):
 
 
 def gen_build_index(rng):
-    from tests import references
+    import references
     tf = _tf()
     import tf_wta
     ops = tf_wta.load_ops()
@@ -413,7 +413,7 @@ def _index_is_valid(sorted_buckets, sorted_units, num_buckets):
 
 
 def _query_case(rng, pooled):
-    from tests import references
+    import references
     tf = _tf()
     import tf_wta
     ops = tf_wta.load_ops()
@@ -576,7 +576,7 @@ def _matmul_inputs(rng):
 
 
 def gen_hashed_matmul(rng):
-    from tests import references
+    import references
     tf = _tf()
     import tf_wta
     ops = tf_wta.load_ops()
@@ -611,7 +611,7 @@ def gen_hashed_matmul(rng):
 
 
 def gen_hashed_matmul_grad(rng):
-    from tests import references
+    import references
     tf = _tf()
     import tf_wta
     ops = tf_wta.load_ops()

@@ -3,7 +3,7 @@ scripts/fuzz_ops.py). One long-lived worker process runs every case, so a
 crash or a hang fails the test with its reproducer instead of killing pytest."""
 import pytest
 
-from tests import fuzzing
+import fuzzing
 
 CASES_PER_OP = 25
 SEED = 20261205
