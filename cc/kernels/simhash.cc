@@ -3,8 +3,6 @@
 
 #include "cc/kernels/simhash.h"
 
-#include <type_traits>
-
 #include "cc/kernels/op_kernel_common.h"
 #include "cc/kernels/wta_hash.h"
 
@@ -49,19 +47,13 @@ class SimhashOp : public OpKernel {
     const Tensor& x = ctx->input(0);
     const Tensor& windows = ctx->input(1);
     const Tensor& signs = ctx->input(2);
-    OP_REQUIRES_OK(ctx, CheckHashInputs(x, windows));
     OP_REQUIRES(ctx, signs.shape() == windows.shape(),
                 errors::InvalidArgument(
                     "signs must have the shape of windows, got signs of shape ",
                     signs.shape().DebugString(), " and windows of shape ",
                     windows.shape().DebugString()));
-    if constexpr (std::is_same<Device, CPUDevice>::value) {
-      OP_REQUIRES_OK(ctx, CheckWindowsInRange(WorkerPool(ctx), x, windows));
-    }
     Tensor* codes = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(
-                            0, TensorShape({x.dim_size(0), windows.dim_size(0)}),
-                            &codes));
+    OP_REQUIRES_OK(ctx, CheckAndAllocateHashCodes<Device>(ctx, x, windows, &codes));
     if (codes->NumElements() == 0) return;
     functor::Simhash<Device, T>()(ctx, x.matrix<T>(), windows.matrix<int32_t>(),
                                   signs.matrix<float>(), codes->matrix<int32_t>());

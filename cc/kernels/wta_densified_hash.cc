@@ -103,18 +103,12 @@ class WtaDensifiedHashOp : public OpKernel {
   void Compute(OpKernelContext* ctx) override {
     const Tensor& x = ctx->input(0);
     const Tensor& windows = ctx->input(1);
-    OP_REQUIRES_OK(ctx, CheckHashInputs(x, windows));
     // Probes index windows with a uint32 hash modulo M.
-    OP_REQUIRES(ctx, windows.dim_size(0) <= INT32_MAX,
+    OP_REQUIRES(ctx, windows.dims() != 2 || windows.dim_size(0) <= INT32_MAX,
                 errors::InvalidArgument("windows has ", windows.dim_size(0),
                                         " rows; at most 2**31 - 1 are supported"));
-    if constexpr (std::is_same<Device, CPUDevice>::value) {
-      OP_REQUIRES_OK(ctx, CheckWindowsInRange(WorkerPool(ctx), x, windows));
-    }
     Tensor* codes = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(
-                            0, TensorShape({x.dim_size(0), windows.dim_size(0)}),
-                            &codes));
+    OP_REQUIRES_OK(ctx, CheckAndAllocateHashCodes<Device>(ctx, x, windows, &codes));
     functor::WtaDensifiedHash<Device, T>()(ctx, x.matrix<T>(),
                                            windows.matrix<int32_t>(),
                                            max_probes_, codes->matrix<int32_t>());

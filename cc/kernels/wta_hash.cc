@@ -302,14 +302,8 @@ class WtaHashOp : public OpKernel {
   void Compute(OpKernelContext* ctx) override {
     const Tensor& x = ctx->input(0);
     const Tensor& windows = ctx->input(1);
-    OP_REQUIRES_OK(ctx, CheckHashInputs(x, windows));
-    if constexpr (std::is_same<Device, CPUDevice>::value) {
-      OP_REQUIRES_OK(ctx, CheckWindowsInRange(WorkerPool(ctx), x, windows));
-    }
     Tensor* codes = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(
-                            0, TensorShape({x.dim_size(0), windows.dim_size(0)}),
-                            &codes));
+    OP_REQUIRES_OK(ctx, CheckAndAllocateHashCodes<Device>(ctx, x, windows, &codes));
     functor::WtaHash<Device, T>()(ctx, x.matrix<T>(), windows.matrix<int32_t>(),
                                   codes->matrix<int32_t>());
   }
