@@ -38,9 +38,9 @@ import numpy as np
 # test (installed or on PYTHONPATH), never a source tree without its library.
 # Spawned workers inherit the parent's sys.path.
 
-OPS = ("wta_hash", "densified_wta_hash", "wta_buckets", "build_index", "query_index",
-       "query_index_pooled", "hashed_matmul", "hashed_matmul_grad", "sparse_apply_sgd",
-       "sparse_apply_adam")
+OPS = ("wta_hash", "densified_wta_hash", "simhash", "fwht", "wta_buckets", "build_index",
+       "query_index", "query_index_pooled", "hashed_matmul", "hashed_matmul_grad",
+       "sparse_apply_sgd", "sparse_apply_adam")
 
 INT32_MAX = 2**31 - 1
 INT32_MIN = -2**31
@@ -315,6 +315,122 @@ def gen_wta_hash(rng):
 
 def gen_densified_wta_hash(rng):
     return _hash_case(rng, densified=True)
+
+
+def gen_simhash(rng):
+    """simhash: the hash cases' shapes, dtypes and windows, plus signs (float32
+    +-1, rarely another shape or dtype). A bit may differ from the reference
+    only where its projection is within float32 rounding of 0."""
+    import references
+    tf = _tf()
+    import tf_wta
+    ops = tf_wta.load_ops()
+    batch, dim, num_hashes, window = _dim(rng), _dim(rng), _dim(rng, 64), _dim(rng, 64)
+    if window and dim and rng.random() < 0.8:
+        window = min(window, dim)
+    dtype = str(rng.choice(["float32", "float32", "float16", "bfloat16", "float64"]))
+    x = _floats(rng, (batch, dim), "float32" if dtype == "float64" else dtype)
+    if dtype == "float64":
+        x = x.astype(np.float64)
+    windows = _maybe_bad_rank(rng, _ints(rng, (num_hashes, window), 0, dim))
+    x = _maybe_bad_rank(rng, x)
+    signs_shape = np.shape(windows) if rng.random() > 0.05 else (num_hashes, window + 1)
+    signs = rng.choice(np.array([-1.0, 1.0, 0.5], np.float32), size=signs_shape)
+    signs_dtype = "float32" if rng.random() > 0.03 else "float64"
+    mode = _mode(rng)
+    invalid = None
+    if dtype == "float64":
+        invalid = "x dtype float64"
+    elif signs_dtype != "float32":
+        invalid = "signs dtype float64"
+    elif not (_is_matrix(x) and _is_matrix(windows)):
+        invalid = "a rank other than 2"
+    elif np.shape(signs) != np.shape(windows):
+        invalid = "signs not shaped like windows"
+    elif windows.shape[1] < 1 or x.shape[1] < 1:
+        invalid = "an empty window or x without columns"
+    elif windows.size and (windows.min() < 0 or windows.max() >= x.shape[1]):
+        invalid = "a window entry outside [0, D)"
+    description = (f"simhash via {mode}: x {dtype}{list(np.shape(x))}, windows "
+                   f"{list(np.shape(windows))}, signs {signs_dtype}{list(np.shape(signs))}"
+                   + (f"; invalid: {invalid}" if invalid else ""))
+
+    def run():
+        x_t = _to_tensor(tf, x, dtype)
+        tensors = [x_t, tf.constant(windows), tf.constant(signs.astype(signs_dtype))]
+        codes = _call(tf, mode, tf_wta.ops.simhash, ops.wta_simhash, tensors)
+        if invalid:
+            raise Mismatch(f"accepted invalid inputs ({invalid}), returned {_short(codes)}")
+        values = np.nan_to_num(tf.cast(x_t, tf.float32).numpy(), nan=0.0, posinf=np.inf,
+                               neginf=-np.inf)
+        values[np.abs(values) < np.finfo(np.float32).tiny] = 0.0
+        ref = references.simhash(values, windows, signs)
+        terms = np.abs(values[:, windows] * signs[None]) if windows.size else np.zeros(ref.shape)
+        with np.errstate(invalid="ignore", over="ignore"):
+            # Rounding, and products the CPU flushes to 0 below float32's
+            # smallest normal, may flip a bit whose projection is about 0.
+            margin = (1e-5 * terms.sum(axis=-1) + 2 * np.finfo(np.float32).tiny * window
+                      if terms.size else np.zeros(ref.shape))
+            total = (values[:, windows] * signs[None]).sum(axis=-1) if terms.size else margin
+        close_to_zero = ~(np.abs(total) > margin)
+        out = np.asarray(codes)
+        if out.shape != ref.shape or np.any((out != ref) & ~close_to_zero):
+            _equal_ints(codes, ref, "bits")
+
+    return Case(description, run, invalid, ("x", "windows", "signs", "T"))
+
+
+def gen_fwht(rng):
+    """fwht: rows of a power of two (or not) columns, every float dtype the
+    op takes and some it does not, special values; against an O(d log d)
+    numpy transform in float64."""
+    tf = _tf()
+    import tf_wta
+    ops = tf_wta.load_ops()
+    batch = _dim(rng, 64)
+    dim = int(2 ** rng.integers(0, 15)) if rng.random() > 0.1 else _dim(rng, 300)
+    dtype = str(rng.choice(["float32", "float32", "float16", "bfloat16", "float64"]))
+    x = _maybe_bad_rank(rng, _floats(rng, (batch, dim), "float32", moderate=True))
+    mode = _mode(rng)
+    invalid = None
+    if dtype == "float64":
+        invalid = "x dtype float64"
+    elif not _is_matrix(x):
+        invalid = "a rank other than 2"
+    elif dim & (dim - 1) or dim == 0:
+        invalid = f"d={dim} not a power of two"
+    description = (f"fwht via {mode}: x {dtype}{list(np.shape(x))}"
+                   + (f"; invalid: {invalid}" if invalid else ""))
+
+    def run():
+        x_t = _to_tensor(tf, x.astype(np.float64) if dtype == "float64" else x, dtype)
+        out = _call(tf, mode, tf_wta.ops.fwht, ops.wta_fwht, [x_t])
+        if invalid:
+            raise Mismatch(f"accepted invalid inputs ({invalid}), returned {_short(out)}")
+        ref = tf.cast(x_t, tf.float32).numpy().astype(np.float64)
+        step = 1
+        while step < dim:
+            ref = ref.reshape(batch, dim // (2 * step), 2, step)
+            ref = np.stack([ref[:, :, 0] + ref[:, :, 1], ref[:, :, 0] - ref[:, :, 1]], axis=2)
+            step *= 2
+        ref = ref.reshape(batch, dim)
+        got = tf.cast(out, tf.float32).numpy().astype(np.float64)
+        # Each output is a float32 sum of d terms, rounded once to the dtype.
+        rtol = {"float32": 0.0, "float16": 1e-3, "bfloat16": 8e-3}[dtype]
+        terms = np.abs(np.where(np.isfinite(x), x, 0)).astype(np.float64).sum(axis=1,
+                                                                              keepdims=True)
+        representable = np.abs(ref) < float(tf.as_dtype(dtype).max) / 2
+        with np.errstate(invalid="ignore"):
+            bad = np.isfinite(ref) & representable & ~(
+                np.abs(got - ref) <= rtol * np.abs(ref) + 1e-6 * terms + 1e-30)
+        bad |= np.isnan(ref) & ~np.isnan(got)
+        bad |= np.isinf(ref) & (got != ref)
+        if bad.any():
+            where = tuple(np.argwhere(bad)[0])
+            raise Mismatch(f"fwht differs from the reference at {where}: got {got[where]!r}, "
+                           f"want {ref[where]!r} (and {int(bad.sum()) - 1} more)")
+
+    return Case(description, run, invalid, ("x", "T", "d"))
 
 
 def gen_wta_buckets(rng):

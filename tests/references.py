@@ -152,7 +152,8 @@ def densified_wta_hash(x, windows, max_probes=100):
     winners = valid & (filled == best)
     raw = np.where(valid.any(axis=-1), np.argmax(winners, axis=-1), -1)  # [B, M]
     codes = np.maximum(raw, 0).astype(np.int32)
-    empty = raw < 0  # still looking
+    # Still looking; a row without a non-empty window keeps 0 (every probe fails).
+    empty = (raw < 0) & (raw >= 0).any(axis=1, keepdims=True)
     windows_m = np.arange(raw.shape[1])
     for t in range(1, max_probes + 1):
         if not empty.any():
@@ -166,8 +167,9 @@ def densified_wta_hash(x, windows, max_probes=100):
 
 def simhash(x, windows, signs):
     """int32 [B, M]: 1 where sum_k signs[m, k] * x[b, windows[m, k]] > 0,
-    summed in float32 in k order, NaN counting as 0."""
+    summed in float32 in k order, NaN and denormals counting as 0."""
     values = np.nan_to_num(x.astype(np.float32), nan=0.0, posinf=np.inf, neginf=-np.inf)
+    values[np.abs(values) < np.finfo(np.float32).tiny] = 0.0  # denormals count as 0
     gathered = values[:, windows] * signs[None]  # [B, M, K]
     total = np.zeros(gathered.shape[:2], np.float32)
     for k in range(windows.shape[1]):

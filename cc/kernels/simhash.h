@@ -25,11 +25,13 @@ EIGEN_DEVICE_FUNC EIGEN_ALWAYS_INLINE int32_t ProjectionBit(
   return sum > 0.0f ? 1 : 0;
 }
 
-// x's value as a float for a projection: NaN counts as 0.
+// x's value as a float for a projection: NaN and denormals count as 0 (TF's
+// CPU threads flush denormals, so without this the bits would depend on the
+// thread and the device).
 template <typename T>
 EIGEN_DEVICE_FUNC EIGEN_ALWAYS_INLINE float ProjectedValue(T value) {
   const float v = static_cast<float>(value);
-  return Eigen::numext::isnan(v) ? 0.0f : v;
+  return Eigen::numext::isnan(v) || Eigen::numext::abs(v) < 1.17549435e-38f ? 0.0f : v;
 }
 
 namespace functor {

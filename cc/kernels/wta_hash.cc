@@ -85,10 +85,13 @@ bool HaveAvx2() {
   return have;
 }
 
-// OrderKey on 8 lanes: NaN -> INT32_MIN, -0.0 -> key of +0.0.
+// OrderKey on 8 lanes: NaN -> INT32_MIN, -0.0 -> key of +0.0. Like OrderKey,
+// -0.0 is canonicalised on the bits: adding 0.0f would flush denormals to
+// zero on TensorFlow's threads (DAZ) and tie them with 0.
 __attribute__((target("avx2"))) inline __m256i OrderKeys8(__m256 value) {
-  const __m256 canonical = _mm256_add_ps(value, _mm256_setzero_ps());
-  const __m256i bits = _mm256_castps_si256(canonical);
+  const __m256i raw = _mm256_castps_si256(value);
+  const __m256i negative_zero = _mm256_cmpeq_epi32(raw, _mm256_set1_epi32(INT32_MIN));
+  const __m256i bits = _mm256_andnot_si256(negative_zero, raw);
   const __m256i flip = _mm256_and_si256(_mm256_srai_epi32(bits, 31),
                                         _mm256_set1_epi32(0x7fffffff));
   const __m256i key = _mm256_xor_si256(bits, flip);

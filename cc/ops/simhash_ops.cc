@@ -21,7 +21,8 @@ REGISTER_OP("WtaSimhash")
 Signed random projection (SimHash) bits of sparse projections:
 codes[b, m] = 1 if sum_k signs[m, k] * x[b, windows[m, k]] > 0, else 0.
 
-NaN entries of x count as 0 (so one NaN does not decide every bit).
+NaN and denormal entries of x count as 0 (so one NaN does not decide every
+bit, and the bits do not depend on a thread's denormal flushing).
 
 x: [B, D] float32, float16 or bfloat16.
 windows: [M, K] int32, every entry in [0, D): the projection's non-zeros.

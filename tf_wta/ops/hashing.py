@@ -153,7 +153,7 @@ def simhash(x, windows, signs, name=None):
     """Signed random projection (SimHash) bits of sparse projections.
 
     `codes[b, m] = 1 if sum_k signs[m, k] * x[b, windows[m, k]] > 0 else 0`,
-    summed in float32 in k order; NaN entries of x count as 0. Two vectors
+    summed in float32 in k order; NaN and denormal entries of x count as 0. Two vectors
     agree on a bit with probability about 1 - angle / pi (dense Gaussian
     projections exactly; sparse ones approximately). Pack bits into bucket
     keys with `wta_buckets(codes, window_size=2, codes_per_table=bits)`. Not
