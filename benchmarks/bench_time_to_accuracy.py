@@ -35,8 +35,9 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import common  # noqa: E402
 
-METHODS = ("dense", "sampled", "wta")
-LABELS = {"dense": "Dense", "sampled": "sampled softmax", "wta": "WTADense"}
+METHODS = ("dense", "sampled", "wta", "wta-shared")
+LABELS = {"dense": "Dense", "sampled": "sampled softmax", "wta": "WTADense",
+          "wta-shared": "WTADense (shared set)"}
 
 
 def eval_schedule(budget_s):

@@ -1,4 +1,4 @@
-"""The three output layers the time-to-accuracy benchmark compares.
+"""The output layers the time-to-accuracy benchmark compares.
 
 Each is a compiled Keras model from features `[B, D]` to exact logits
 `[B, units]` (what `evaluate`, `predict` and serving see), trained with
@@ -13,6 +13,9 @@ sparse ones):
            the loss over the `num_candidates` hashed candidates of each example
            (the configuration of the suite's recorded tables; the layer's
            default shared mode is measured by bench_extreme_classification.py).
+  wta-shared: tf_wta.WTADense(units) with the layer's defaults (one set of
+           classes a step for the whole batch: its labels and 2,048 uniform
+           draws), in tf_wta.WTAModel.
 """
 import keras
 import tensorflow as tf
@@ -56,7 +59,7 @@ class SampledSoftmaxModel(keras.Model):
 
 
 def build(method, units, dim, learning_rate, num_candidates=128, num_sampled=128, seed=0):
-    """A compiled model for `method` ("dense", "sampled" or "wta").
+    """A compiled model for `method` ("dense", "sampled", "wta" or "wta-shared").
 
     Returns a keras.Model mapping float32 [B, D] to exact logits [B, units].
     """
@@ -70,11 +73,13 @@ def build(method, units, dim, learning_rate, num_candidates=128, num_sampled=128
         layer = tf_wta.WTADense(units, candidates="per_example", num_candidates=num_candidates,
                                 seed=seed)
         model = tf_wta.WTAModel(inputs, layer(inputs))
+    elif method == "wta-shared":
+        model = tf_wta.WTAModel(inputs, tf_wta.WTADense(units, seed=seed)(inputs))
     elif method == "sampled":
         model = SampledSoftmaxModel(units, dim, num_sampled)
         model.build((None, dim))
         loss = None
     else:
-        raise ValueError(f"unknown method {method!r}: dense, sampled or wta")
+        raise ValueError(f"unknown method {method!r}: dense, sampled, wta or wta-shared")
     model.compile(optimizer, loss, jit_compile=False)
     return model

@@ -57,7 +57,8 @@ def test_time_to_accuracy_runs_every_method(tmp_path):
                         "--steps", "12", "--budget-s", "0.5", "--test-examples", "200",
                         "--num-candidates", "16", "--num-sampled", "16")
     rows = json.loads((tmp_path / "time_to_accuracy.json").read_text())["rows"]
-    assert [r["method"] for r in rows] == ["Dense", "sampled softmax", "WTADense"], out
+    assert [r["method"] for r in rows] == ["Dense", "sampled softmax", "WTADense",
+                                           "WTADense (shared set)"], out
     for row in rows:
         assert row["steps_done"] >= 12 and row["top1@steps"] is not None
         assert 0 <= row["top1@steps"] <= row["top5@steps"] <= 1
@@ -188,6 +189,19 @@ def test_extreme_classification_arms_expand_families():
     assert arm_name("loguniform-64") == "loguniform-64" and arm_name("uniform") == "uniform"
     with pytest.raises(argparse.ArgumentTypeError, match="expected one of"):
         arm_name("sampled")
+
+
+def test_extreme_classification_shared_variants_set_their_layer_arguments():
+    import argparse
+
+    from bench_extreme_classification import build_model
+
+    args = argparse.Namespace(seed=0, learning_rate=1e-3, features=50, hidden=8,
+                              wta_kwargs='{"num_uniform": 100}')
+    layers = {arm: build_model(arm, 3000, args).layers[-1]
+              for arm in ("wta-shared", "wta-shared-hashed", "wta-shared-frequent")}
+    assert [(l.num_candidates, l.num_uniform, l.num_frequent) for l in layers.values()] == [
+        (0, 100, 0), (8, 100, 0), (0, 100, 1024)]
 
 
 TINY_EXTREME = ("--labels", "2000", "--features", "2000", "--budget-s", "1", "--train-points",
