@@ -26,10 +26,7 @@ expands to its sizes, or name one arm, e.g. `uniform-512`):
                      layer's defaults: the batch's labels and 2,048 uniform draws.
   wta-shared-hashed  the same plus the union of each example's 8 best hashed
                      classes (num_candidates=8): what the hash adds.
-  wta-shared-frequent  the shared set with 1,024 uniform draws and 1,024 drawn
-                     by the layer's learned prior (num_frequent=1024: in
-                     proportion to exp(bias)), which needs no frequency-sorted ids.
-`--wta-kwargs` (JSON) passes more WTADense arguments to every WTA arm.
+`--wta-kwargs` (JSON) passes more WTADense arguments to both WTA arms.
 
 Each arm trains in its own process (its own peak memory) for `--budget-s`
 seconds of training time, which excludes the first step (tracing) and the
@@ -70,15 +67,14 @@ import xml_task  # noqa: E402
 from bench_time_to_accuracy import ProgressTracker, at_budget, time_to_reach  # noqa: E402
 
 FAMILIES = ("dense", "uniform", "loguniform", "wta-per-example", "wta-shared",
-            "wta-shared-hashed", "wta-shared-frequent")
+            "wta-shared-hashed")
 SAMPLERS = {"uniform": tf.random.uniform_candidate_sampler,
             "loguniform": tf.random.log_uniform_candidate_sampler}
 WTA_CANDIDATES = {"wta-per-example": "per_example", "wta-shared": "shared",
-                  "wta-shared-hashed": "shared", "wta-shared-frequent": "shared"}
-# What the shared variants change in the layer (unless --wta-kwargs sets it):
-# 8 hashed classes per example; half the 2,048 drawn classes by the prior.
-ARM_KWARGS = {"wta-shared-hashed": {"num_candidates": 8},
-              "wta-shared-frequent": {"num_uniform": 1024, "num_frequent": 1024}}
+                  "wta-shared-hashed": "shared"}
+# The hashed classes per example of the wta-shared-hashed arm (unless
+# --wta-kwargs sets num_candidates).
+SHARED_HASHED_CANDIDATES = 8
 REPORT_SECONDS = (60, 120)
 QUALITY_POINTS = 256
 # Rows of exact logits evaluated at once: [chunk, labels] float32 stays <= 128 MB.
@@ -199,7 +195,9 @@ def build_model(arm, num_labels, args):
         if arm == "dense":
             model = keras.Model(inputs, keras.layers.Dense(num_labels)(hidden))
         else:
-            kwargs = {**ARM_KWARGS.get(arm, {}), **json.loads(args.wta_kwargs)}
+            kwargs = json.loads(args.wta_kwargs)
+            if arm == "wta-shared-hashed":
+                kwargs.setdefault("num_candidates", SHARED_HASHED_CANDIDATES)
             layer = tf_wta.WTADense(num_labels, candidates=WTA_CANDIDATES[arm], seed=0, **kwargs)
             model = tf_wta.WTAModel(inputs, layer(hidden))
     model.compile(optimizer, loss, jit_compile=False)

@@ -80,49 +80,6 @@ def test_per_example_mode_with_uniform_negatives_trains_their_rows():
     assert np.isfinite(history.history["loss"][0])
 
 
-def test_frequent_draws_follow_the_learned_prior():
-    layer = tf_wta.WTADense(1000, num_uniform=0, num_frequent=400, seed=5)
-    layer.build((None, 8))
-    bias = np.full(1000, -30.0, np.float32)
-    bias[[4, 77, 901]] = np.log([0.5, 0.25, 0.25])
-    layer.bias.assign(bias)
-    draws = layer.shared_candidates(tf.zeros((2, 8))).numpy()
-    assert draws.shape == (400,) and set(draws) == {4, 77, 901}
-    assert 0.4 < np.mean(draws == 4) < 0.6
-    mixed = tf_wta.WTADense(1000, num_uniform=300, num_frequent=100, seed=5)
-    mixed.build((None, 8))
-    mixed.bias.assign(bias)
-    drawn = mixed.shared_candidates(tf.zeros((2, 8))).numpy()
-    assert drawn.shape == (400,) and set(drawn[300:]) <= {4, 77, 901}
-    assert len(set(drawn[:300])) > 200  # the uniform part spreads over the classes
-
-
-def test_frequent_draws_train_with_the_shared_and_per_example_sets():
-    x, y = prototype_data(3000, 16, 64, seed=2)
-    for candidates in ("shared", "per_example"):
-        model = compile_for_classes(output_model(3000, 16, candidates=candidates, num_candidates=8,
-                                                 num_uniform=10, num_frequent=20),
-                                    tf_wta.LazyAdam(0.01))
-        model.build((None, 16))
-        layer = model.layers[-1]
-        before = layer.kernel.numpy().copy()
-        history = model.fit(x[:4], y[:4], batch_size=4, epochs=1, verbose=0)
-        changed = set(np.flatnonzero(np.any(layer.kernel.numpy() != before, axis=1)))
-        assert set(y[:4]) <= changed and len(changed) <= 4 + 4 * 8 + 30
-        assert np.isfinite(history.history["loss"][0])
-
-
-def test_frequent_draws_need_an_output_layer_with_a_bias():
-    with pytest.raises(ValueError, match="needs mode='output' and use_bias=True"):
-        tf_wta.WTADense(100, num_frequent=10, use_bias=False)
-    with pytest.raises(ValueError, match="needs mode='output' and use_bias=True"):
-        tf_wta.WTADense(100, mode="hidden", num_frequent=10)
-    with pytest.raises(ValueError, match="num_frequent must be >= 0"):
-        tf_wta.WTADense(100, num_frequent=-1)
-    layer = tf_wta.WTADense(100, num_frequent=10)
-    assert tf_wta.WTADense.from_config(layer.get_config()).num_frequent == 10
-
-
 def test_shared_mode_learns_like_per_example_mode():
     x, y = prototype_data(2000, 32, 8192, noise=1.0, seed=4)
     accuracies = {}

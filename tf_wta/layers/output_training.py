@@ -22,18 +22,17 @@ class OutputTraining:
         if self.candidates == "shared":
             return self.shared_candidates(inputs)
         candidates = self.query(inputs)
-        if not self.num_drawn:
+        if not self.num_uniform:
             return candidates
-        drawn = tf.broadcast_to(self._drawn_classes()[None, :],
-                                [tf.shape(candidates)[0], self.num_drawn])
-        return tf.concat([candidates, drawn], axis=1)
+        uniform = tf.broadcast_to(self._uniform_draws()[None, :],
+                                  [tf.shape(candidates)[0], self.num_uniform])
+        return tf.concat([candidates, uniform], axis=1)
 
     def shared_candidates(self, inputs):
         """The classes a batch scores with candidates='shared', without its
-        labels: int32 [B * num_candidates + num_uniform + num_frequent],
-        each example's best num_candidates hashed classes (-1 padded; their
-        union is the batch's hashed part) then the drawn classes
-        (`_drawn_classes`, may repeat).
+        labels: int32 [B * num_candidates + num_uniform], each example's
+        best num_candidates hashed classes (-1 padded; their union is the
+        batch's hashed part) then the uniform draws (may repeat).
 
         Each example's own top classes, not the classes the batch collides
         with most in total (`query_index_pooled`): pooled counts favour hub
@@ -41,29 +40,14 @@ class OutputTraining:
         they recalled 3-4x fewer of the examples' exact top classes
         (docs/benchmarks.md, candidate hashing)."""
         if not self.num_candidates:
-            return self._drawn_classes()
+            return self._uniform_draws()
         hashed = tf.reshape(self.query(inputs, self.num_candidates), [-1])
-        return tf.concat([hashed, self._drawn_classes()], axis=0)
+        return tf.concat([hashed, self._uniform_draws()], axis=0)
 
-    @property
-    def num_drawn(self):
-        """Classes drawn per training step: num_uniform + num_frequent."""
-        return self.num_uniform + self.num_frequent
-
-    def _drawn_classes(self):
-        """int32 [num_uniform + num_frequent] class ids (may repeat):
-        num_uniform drawn uniformly, then num_frequent drawn in proportion
-        to exp(bias), the layer's learned prior over its classes. The bias
-        of a softmax layer tracks the log-frequency of its labels, so the
-        second draw follows the label distribution as training learns it,
-        with no assumption on how class ids are ordered."""
-        draws = [keras.random.randint((self.num_uniform,), 0, self.units,
-                                      seed=self.seed_generator, dtype="int32")]
-        if self.num_frequent:
-            prior = tf.cast(tf.stop_gradient(self.bias), tf.float32)[None, :]
-            draws.append(keras.random.categorical(prior, self.num_frequent,
-                                                  seed=self.seed_generator, dtype="int32")[0])
-        return tf.cast(tf.concat(draws, axis=0), tf.int32)
+    def _uniform_draws(self):
+        draws = keras.random.randint((self.num_uniform,), 0, self.units,
+                                     seed=self.seed_generator, dtype="int32")
+        return tf.cast(draws, tf.int32)
 
     def training_outputs(self, inputs, labels):
         """The training forward pass of an output layer (its `call` in
@@ -97,7 +81,7 @@ class OutputTraining:
             else:
                 candidates, positions = candidates_with_labels(self.query(inputs), labels[:, 0])
         outputs = self._candidate_logits(inputs, candidates)
-        if self.num_drawn:
+        if self.num_uniform:
             outputs, candidates = append_uniform_draws(inputs, self.kernel, self.bias, candidates,
-                                                       outputs, self._drawn_classes())
+                                                       outputs, self._uniform_draws())
         return self.activation(outputs), positions, candidates

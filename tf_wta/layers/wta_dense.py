@@ -81,10 +81,6 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         set (default min(units, 2048)); with "per_example" scored for every
         example besides its own candidates, masked where they repeat one
         (default 0).
-      num_frequent: mode="output" only: classes drawn per training step in
-        proportion to exp(bias), the prior the layer learns (a softmax's
-        bias tracks the log-frequency of its labels), joining the drawn
-        classes like num_uniform; default 0.
       num_tables, codes_per_table, window_size, hash_type, rebuild_every,
         rebuild_growth, max_bucket_size: settings of the layer's hash index
         of its kernel rows, `self.index`, see `tf_wta.HashIndex` (defaults:
@@ -114,7 +110,7 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
                  rebuild_every=50, rebuild_growth=1.0, max_bucket_size=None,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, seed=None, hash_type="wta",
-                 candidates=None, num_uniform=None, num_frequent=0, **kwargs):
+                 candidates=None, num_uniform=None, **kwargs):
         super().__init__(**kwargs)
         self.units = positive_int(units, "units")
         if mode not in MODES:
@@ -140,11 +136,6 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         if num_uniform is None:
             num_uniform = hash_settings.default_num_uniform(self.units) if shared else 0
         self.num_uniform = positive_int(num_uniform, "num_uniform", minimum=0)
-        self.num_frequent = positive_int(num_frequent, "num_frequent", minimum=0)
-        if self.num_frequent and (mode != "output" or not self.use_bias):
-            raise ValueError(f"num_frequent={self.num_frequent} draws classes by their bias: it "
-                             f"needs mode='output' and use_bias=True, got mode={mode!r}, "
-                             f"use_bias={self.use_bias}")
         self.index = HashIndex(num_tables, codes_per_table, window_size, hash_type,
                                max_bucket_size, rebuild_every, rebuild_growth, seed,
                                name="hash_index")
@@ -232,9 +223,9 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
             tables = self.index.ensure_current(self.kernel)
         candidates = self.query(inputs, tables=tables)
         logits = self._candidate_logits(inputs, candidates)
-        if training and self.num_drawn:
+        if training and self.num_uniform:
             logits, candidates = append_uniform_draws(inputs, self.kernel, self.bias, candidates,
-                                                      logits, self._drawn_classes())
+                                                      logits, self._uniform_draws())
         if training:
             self._add_row_penalty(candidates)
         return scatter_rows(self.activation(logits), candidates, self.units)
@@ -269,7 +260,6 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
             "hash_type": self.index.hash_type,
             "candidates": self.candidates,
             "num_uniform": self.num_uniform,
-            "num_frequent": self.num_frequent,
         })
         return config
 
