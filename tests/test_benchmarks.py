@@ -191,17 +191,15 @@ def test_extreme_classification_arms_expand_families():
         arm_name("sampled")
 
 
-def test_extreme_classification_shared_variants_set_their_layer_arguments():
+def test_extreme_classification_shared_arms_set_their_layer_arguments():
     import argparse
 
     from bench_extreme_classification import build_model
 
     args = argparse.Namespace(seed=0, learning_rate=1e-3, features=50, hidden=8,
                               wta_kwargs='{"num_uniform": 100}')
-    layers = {arm: build_model(arm, 3000, args).layers[-1]
-              for arm in ("wta-shared", "wta-shared-hashed", "wta-shared-frequent")}
-    assert [(l.num_candidates, l.num_uniform, l.num_frequent) for l in layers.values()] == [
-        (0, 100, 0), (8, 100, 0), (0, 100, 1024)]
+    layers = [build_model(arm, 3000, args).layers[-1] for arm in ("wta-shared", "wta-shared-hashed")]
+    assert [(layer.num_candidates, layer.num_uniform) for layer in layers] == [(0, 100), (8, 100)]
 
 
 TINY_EXTREME = ("--labels", "2000", "--features", "2000", "--budget-s", "1", "--train-points",
