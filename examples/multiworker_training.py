@@ -1,8 +1,9 @@
 """Trains a WTAModel on several worker processes with MultiWorkerMirroredStrategy.
 
     # two workers on this machine: run both (same flags but the index), e.g.
-    python examples/multiworker_training.py --workers 127.0.0.1:23456,127.0.0.1:23457 --worker-index 0 &
-    python examples/multiworker_training.py --workers 127.0.0.1:23456,127.0.0.1:23457 --worker-index 1
+    workers=127.0.0.1:23456,127.0.0.1:23457
+    python examples/multiworker_training.py --workers $workers --worker-index 0 &
+    python examples/multiworker_training.py --workers $workers --worker-index 1
     # the same training in one process, without a strategy
     python examples/multiworker_training.py
 
@@ -43,6 +44,9 @@ def parse_args(argv=None):
                         help="epoch to train up to, counting restored ones")
     parser.add_argument("--checkpoint-dir", default=None,
                         help="back up after every epoch, resume from the latest backup")
+    parser.add_argument("--candidates", choices=("per_example", "shared"), default="per_example",
+                        help="the output layer's candidate sets (shared: chosen per replica "
+                             "from its part of the batch)")
     parser.add_argument("--classes", type=int, default=300)
     parser.add_argument("--features", type=int, default=16)
     parser.add_argument("--examples", type=int, default=512)
@@ -83,7 +87,7 @@ def build_model(args):
     inputs = keras.Input((args.features,))
     hidden = tf_wta.WTADense(64, activation="relu", mode="hidden", num_candidates=16,
                              rebuild_every=3, seed=1, name="hidden")(inputs)
-    outputs = tf_wta.WTADense(args.classes, candidates="per_example", num_candidates=16,
+    outputs = tf_wta.WTADense(args.classes, candidates=args.candidates, num_candidates=16,
                               rebuild_every=3, seed=0, name="classes")(hidden)
     model = tf_wta.WTAModel(inputs, outputs)
     model.compile(tf_wta.LazyAdam(args.learning_rate),

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 import tf_wta
+from model_helpers import run_python
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "multiworker_training.py")
@@ -79,6 +80,21 @@ def test_infinite_dataset_continues_across_epochs():
     tf_wta.distributed_fit(model, dataset.repeat(), epochs=2, steps_per_epoch=3)
     for path, value in weights(model).items():
         np.testing.assert_allclose(value, expected[path], rtol=1e-5, atol=1e-6, err_msg=path)
+
+
+class StopAfterOneEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        self.logs = logs
+        self.model.stop_training = True
+
+
+def test_callbacks_get_the_epoch_metrics_and_can_stop_training():
+    dataset, model = data_and_model(small_run())
+    stop = StopAfterOneEpoch()
+    history = tf_wta.distributed_fit(model, dataset, epochs=5, callbacks=[stop])
+    assert history.epoch == [0]
+    assert stop.logs == {"loss": history.history["loss"][0],
+                         "accuracy": history.history["accuracy"][0]}
 
 
 def test_bad_arguments_are_named():
@@ -172,3 +188,48 @@ def test_two_workers_train_like_one_process_and_resume(tmp_path):
             np.testing.assert_allclose(worker0[path], value, rtol=1e-5, atol=1e-6, err_msg=path)
     loss = float(out.split("loss: ")[1].split()[0])
     assert loss == pytest.approx(history.history["loss"][1], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_cpus_fit_backup_and_restore(tmp_path):
+    # On one machine fit works: with BackupAndRestore, an interrupted run
+    # resumes where it stopped; distributed_fit trains the same.
+    run_python(
+        "import sys; sys.path.insert(0, %r); sys.path.insert(0, %r)\n"
+        "import tensorflow as tf\n"
+        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+        "tf.config.set_logical_device_configuration(\n"
+        "    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
+        "import keras, numpy as np, tf_wta\n"
+        "from test_distributed import data_and_model, small_run, weights\n"
+        "strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])\n"
+        "args = small_run()\n"
+        "def fresh():\n"
+        "    with strategy.scope():\n"
+        "        return data_and_model(args)\n"
+        "dataset, model = fresh()\n"
+        "model.fit(dataset, epochs=2, shuffle=False, verbose=0)\n"
+        "expected = weights(model)\n"
+        "class Interrupt(keras.callbacks.Callback):\n"
+        "    def on_epoch_end(self, epoch, logs=None):\n"
+        "        raise KeyboardInterrupt\n"
+        "backup = keras.callbacks.BackupAndRestore('backup')\n"
+        "dataset, model = fresh()\n"
+        "try:\n"
+        "    model.fit(dataset, epochs=2, shuffle=False, verbose=0,\n"
+        "              callbacks=[backup, Interrupt()])\n"
+        "except KeyboardInterrupt:\n"
+        "    pass\n"
+        "dataset, model = fresh()\n"
+        "history = model.fit(dataset, epochs=2, shuffle=False, verbose=0, callbacks=[backup])\n"
+        "assert history.epoch == [1], history.epoch\n"
+        "def check(trained):\n"
+        "    for path, value in expected.items():\n"
+        "        np.testing.assert_allclose(trained[path], value, rtol=1e-5, atol=1e-6,\n"
+        "                                   err_msg=path)\n"
+        "check(weights(model))\n"
+        "dataset, model = fresh()\n"
+        "tf_wta.distributed_fit(model, dataset, epochs=2)\n"
+        "check(weights(model))\n" % (os.path.dirname(os.path.abspath(__file__)),
+                                     os.path.dirname(EXAMPLE)),
+        cwd=tmp_path)

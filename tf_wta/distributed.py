@@ -8,7 +8,8 @@ convert a value (PerReplica...)" when it reduces the step's outputs).
 the candidate training step) under `strategy.run`, which is all `fit` does
 per step: gradients, dense and sparse (`tf.IndexedSlices`), are summed
 across every replica of every worker by the optimizer's `apply_gradients`,
-exactly as under `MirroredStrategy`. Single-machine strategies keep `fit`.
+exactly as under `MirroredStrategy`. It runs under single-machine strategies
+too (tested under `MirroredStrategy`), where `fit` works as well.
 """
 import os
 
@@ -115,7 +116,8 @@ def distributed_fit(model, dataset, epochs=1, steps_per_epoch=None, checkpoint_d
         one when training starts, training resumes after its epoch: Keras'
         `BackupAndRestore` for this loop. Kept when training ends.
       callbacks: Keras callbacks, run on every worker (write files from
-        `tf_wta.is_chief(strategy)` only). Epoch hooks get the epoch's
+        `tf_wta.is_chief(strategy)` only; `model.stop_training` ends
+        training after the epoch, as in `fit`). Epoch hooks get the epoch's
         metrics, reduced over all replicas; batch hooks get no logs, since
         reading the metrics would cost a collective per step.
       verbose: 0 (silent) or 1 (a progress bar, on the chief only).
@@ -148,6 +150,13 @@ def distributed_fit(model, dataset, epochs=1, steps_per_epoch=None, checkpoint_d
     steps = _steps_per_epoch(dataset, steps_per_epoch)
     strategy = model.distribute_strategy
 
+    # What fit does before its first step under a strategy: create the
+    # compiled metrics' and loss's variables (and the optimizer's) from the
+    # batch's spec, outside the traced step, where creating them under
+    # MirroredStrategy fails ("You must feed a value for placeholder
+    # tensor"). Keras 3.15 has no public method for it; pyproject.toml
+    # bounds keras.
+    model._maybe_symbolic_build(data_batch=dataset.element_spec)
     with strategy.scope():
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
@@ -171,6 +180,7 @@ def distributed_fit(model, dataset, epochs=1, steps_per_epoch=None, checkpoint_d
     callback_list = keras.callbacks.CallbackList(
         callbacks + [history], add_progbar=verbose == 1 and is_chief(strategy),
         model=model, verbose=verbose, epochs=epochs, steps=steps)
+    model.stop_training = False
     callback_list.on_train_begin()
     iterator = None if finite else iter(distributed)
     for epoch_number in range(initial_epoch, epochs):
@@ -189,5 +199,7 @@ def distributed_fit(model, dataset, epochs=1, steps_per_epoch=None, checkpoint_d
         if checkpoint is not None:
             checkpoint.save()
         callback_list.on_epoch_end(epoch_number, logs)
+        if model.stop_training:  # e.g. EarlyStopping, alike on every worker
+            break
     callback_list.on_train_end()
     return history
