@@ -117,6 +117,27 @@ def test_bad_arguments_are_named():
         tf_wta.distributed_fit(uncompiled, dataset)
 
 
+class StrategyOnCluster:
+    """What is_chief reads of a multi-worker strategy: its cluster_resolver."""
+
+    def __init__(self, jobs, task_type, task_id):
+        cluster = tf.train.ClusterSpec({job: [f"127.0.0.1:{2000 + i}" for i in range(count)]
+                                        for job, count in jobs.items()})
+        self.cluster_resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+            cluster, task_type=task_type, task_id=task_id)
+
+
+@pytest.mark.parametrize("jobs, task_type, task_id, chief", [
+    ({"worker": 2}, "worker", 0, True),
+    ({"worker": 2}, "worker", 1, False),
+    ({"chief": 1, "worker": 2}, "chief", 0, True),
+    ({"chief": 1, "worker": 2}, "worker", 0, False),
+])
+def test_is_chief(jobs, task_type, task_id, chief):
+    assert tf_wta.is_chief(StrategyOnCluster(jobs, task_type, task_id)) is chief
+    assert tf_wta.is_chief(tf.distribute.get_strategy())
+
+
 def free_ports(count):
     """Ports on 127.0.0.1 that were free a moment ago."""
     sockets = [socket.socket() for _ in range(count)]
@@ -148,6 +169,7 @@ def run_workers(flags, count, save_dir):
                 process.wait()
     for process, (_, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr[-4000:]
+    assert all("epochs trained" not in stdout for stdout, _ in outputs[1:])  # chief only
     return outputs[0][0], [dict(np.load(save_dir / f"worker{index}.npz"))
                            for index in range(count)]
 
