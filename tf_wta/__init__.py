@@ -19,6 +19,7 @@ _require_tensorflow_backend(_keras.backend.backend())
 from tf_wta._ops import build_info, load_ops
 from tf_wta.candidate_quality import CandidateQuality, candidate_quality
 from tf_wta.candidates import candidates_with_labels
+from tf_wta.distributed import distributed_fit, is_chief
 from tf_wta.kernel_rescaling import resample_kernel, rescale_kernels
 from tf_wta.kernel_rescaling_schedule import RescaledTraining, fit_with_kernel_rescaling
 from tf_wta.layers import FastfoodDense, HashIndex, WTADense
@@ -40,8 +41,8 @@ __all__ = [
     "MultiLabelSoftmaxCrossentropy", "NDCGAtK", "PrecisionAtK", "RescaledTraining",
     "SampledBinaryCrossentropy", "SparseSGD", "WTADense", "WTAModel", "WTASequential",
     "build_index", "build_info", "candidate_quality", "candidates_with_labels",
-    "densified_wta_hash", "export_top_k", "fit_with_kernel_rescaling", "fwht",
-    "hashed_matmul", "load_ops", "num_buckets", "query_index", "query_index_pooled",
+    "densified_wta_hash", "distributed_fit", "export_top_k", "fit_with_kernel_rescaling", "fwht",
+    "hashed_matmul", "is_chief", "load_ops", "num_buckets", "query_index", "query_index_pooled",
     "ranking_evaluation", "ranking_scores", "ranking_scores_of_ids", "resample_kernel",
     "rescale_kernels", "simhash", "simhash_projections", "sparse_apply_adam",
     "sparse_apply_sgd", "wta_buckets", "wta_hash", "wta_windows", "xml_repository",
