@@ -1,4 +1,5 @@
-"""The Python examples of README.md and docs/layers.md run as written.
+"""The Python examples of README.md and docs/layers.md run as written, and
+no doc repeats a paragraph.
 
 Each ```python block runs in a fresh namespace and an empty directory, as
 a reader would paste it into a new session; the blocks are self-contained
@@ -7,6 +8,7 @@ TensorFlow once. One rule keeps them quick: integer literals of 100,000 or more
 are divided by 100 (the README's 100,000 classes become 1,000), which
 changes sizes only, never what the example calls.
 """
+import glob
 import os
 import re
 
@@ -67,3 +69,12 @@ def test_python_examples_run(tmp_path):
     output = run_python(RUN_EACH_BLOCK, cwd=tmp_path, args=[json.dumps(blocks)])
     ran = [line for line in output.splitlines() if line.startswith("ran ")]
     assert ran == [f"ran {where}" for where, _ in BLOCKS]
+
+
+@pytest.mark.parametrize("doc", ["README.md", "examples/README.md"] + sorted(
+    os.path.relpath(path, ROOT) for path in glob.glob(os.path.join(ROOT, "docs", "*.md"))))
+def test_no_paragraph_is_repeated(doc):
+    with open(os.path.join(ROOT, doc)) as f:
+        paragraphs = [p.strip() for p in f.read().split("\n\n") if len(p.strip()) > 80]
+    repeated = {p for p in paragraphs if paragraphs.count(p) > 1}
+    assert not repeated, f"{doc} repeats: {repeated}"

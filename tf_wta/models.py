@@ -65,6 +65,10 @@ class CandidateTrainStep:
                 stacklevel=3)
 
     def train_step(self, data):
+        """One training step on `data`, `(x, y)` or `(x, y, sample_weight)`:
+        y int class ids `[B]`, or for several labels int `[B, k]` padded with
+        -1 or ragged `[B, None]`. Returns the metrics' results (dict of
+        float scalars)."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         step = TrainingStep(self.optimizer.iterations, labels=y)
         with training_step(step), tf.GradientTape() as tape:
@@ -83,6 +87,9 @@ class CandidateTrainStep:
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def test_step(self, data):
+        """One evaluation step on exact outputs, labels as in `train_step`
+        (several per example become multi-hot float `[B, units]`). Returns
+        the metrics' results (dict of float scalars)."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if y is not None and self._has_output_layer():
             labels, multi_label = label_matrix(y)
@@ -115,8 +122,9 @@ class WTAModel(CandidateTrainStep, keras.Model):
 
     Build it exactly like `keras.Model(inputs, outputs)` and train it with
     `model.fit(ds)`. With a `WTADense(mode="output")` as its output, train
-    on `(inputs, labels)` with integer class labels as for a Dense
-    classifier: in training the output layer computes only its candidate
+    on `(inputs, labels)` with int class labels `[B]` as for a Dense
+    classifier (several labels per example: int `[B, k]` padded with -1 or
+    ragged `[B, None]`): in training the output layer computes only its candidate
     classes (one set shared by the batch, or per example: see `WTADense`)
     with every true label among them, and the compiled loss (e.g.
     `SparseCategoricalCrossentropy(from_logits=True)`) and metrics are
@@ -138,4 +146,5 @@ class WTAModel(CandidateTrainStep, keras.Model):
 class WTASequential(CandidateTrainStep, keras.Sequential):
     """`keras.Sequential` with `WTAModel`'s training step: a stack of layers
     ending in a `WTADense(mode="output")` trains on candidates, as in
-    `WTAModel`."""
+    `WTAModel` (int labels `[B]`, or `[B, k]` padded with -1, or ragged
+    `[B, None]`)."""
