@@ -7,6 +7,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
 
 
+def pytest_configure(config):
+    """With TF_WTA_EXPECT_KERAS=3.10 (scripts/test_oldest_keras.sh), refuses
+    to run unless that Keras minor version is the one imported."""
+    expected = os.environ.get("TF_WTA_EXPECT_KERAS")
+    if expected:
+        import keras
+
+        if not (keras.__version__ + ".").startswith(expected + "."):
+            raise pytest.UsageError(f"TF_WTA_EXPECT_KERAS={expected}, but keras "
+                                    f"{keras.__version__} is imported (from {keras.__file__})")
+
+
+def pytest_report_header(config):
+    import keras
+
+    return f"keras {keras.__version__} ({os.path.dirname(keras.__file__)})"
+
+
 @pytest.fixture(params=["cpu", "gpu"])
 def device(request):
     """Runs the test body on each device (like tensorflow/addons'

@@ -42,8 +42,9 @@ def dataset(x, y, batch_size=64):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
 
 
-def run_python(code, cwd):
-    """Runs `code` in a fresh Python process that imports the tf_wta under test.
+def run_python(code, cwd, args=()):
+    """Runs `code` (with `sys.argv[1:]` = `args`) in a fresh Python process
+    that imports the tf_wta under test.
 
     Returns its stdout; fails the test with its stderr if it exits non-zero.
     """
@@ -53,7 +54,7 @@ def run_python(code, cwd):
 
     package_parent = os.path.dirname(os.path.dirname(tf_wta.__file__))
     env = {**os.environ, "PYTHONPATH": package_parent, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                             cwd=cwd, env=env)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout

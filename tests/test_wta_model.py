@@ -244,21 +244,78 @@ def test_top_k_rebuilds_an_index_that_training_without_hashing_left_behind():
     assert int(layer.index.built_at) == int(layer.index.steps)
 
 
-@pytest.mark.parametrize("optimizer, warns", [("adam", True), ("sgd", True),
-                                              ("lazyadam", False), ("sparsesgd", False)])
-def test_fit_warns_about_dense_updates_of_a_large_layer(optimizer, warns):
+def dense_update_warnings(caught):
+    return [str(w.message) for w in caught if "tf_wta.LazyAdam" in str(w.message)]
+
+
+def large_output_model(units=10_000, input_dim=1000):
+    inputs = keras.Input((input_dim,))
+    return tf_wta.WTAModel(inputs, tf_wta.WTADense(units, seed=0, name="big")(inputs))
+
+
+SLOW_OPTIMIZERS = ["adam", "adamw", "adagrad", "sgd"]
+
+
+@pytest.mark.parametrize("optimizer, warns", [
+    *[(name, True) for name in SLOW_OPTIMIZERS],
+    (lambda: tf_wta.LazyAdam(), False), (lambda: tf_wta.SparseSGD(), False)])
+def test_compile_warns_about_slow_sparse_updates_of_a_large_layer(optimizer, warns):
     import warnings
 
-    optimizer = {"lazyadam": tf_wta.LazyAdam(), "sparsesgd": tf_wta.SparseSGD()}.get(
-        optimizer, optimizer)
-    inputs = keras.Input((1000,))
-    model = tf_wta.WTAModel(inputs, tf_wta.WTADense(10_000, seed=0)(inputs))
-    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = large_output_model()
+    optimizer = optimizer if isinstance(optimizer, str) else optimizer()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    messages = dense_update_warnings(caught)
+    assert len(messages) == int(warns), messages
+    if warns:
+        assert "big" in messages[0] and "tf_wta.SparseSGD" in messages[0]
+        assert caught[0].filename == __file__  # points at the compile call
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(np.zeros((2, 1000), np.float32), np.array([1, 2]), verbose=0)
-    messages = [str(w.message) for w in caught if "tf_wta.LazyAdam" in str(w.message)]
-    assert bool(messages) == warns, messages
+    assert dense_update_warnings(caught) == []  # not a second time
+
+
+@pytest.mark.parametrize("units, input_dim", [(9_999, 1000), (10_000, 999)])
+def test_compile_does_not_warn_below_ten_million_weights(units, input_dim):
+    import warnings
+
+    model = large_output_model(units, input_dim)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert dense_update_warnings(caught) == []
+
+
+def test_compile_sees_through_the_loss_scale_optimizer():
+    import warnings
+
+    model = large_output_model()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.compile(keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam()),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert len(dense_update_warnings(caught)) == 1
+    assert "Adam updates" in dense_update_warnings(caught)[0]
+
+
+def test_a_layer_built_after_compile_is_checked_once_when_training_starts():
+    import warnings
+
+    model = tf_wta.WTASequential([tf_wta.WTADense(10_000, seed=0, name="big")])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert dense_update_warnings(caught) == []  # the layer's size is not known yet
+    model.build((None, 1000))
+    x, y = np.zeros((2, 1000), np.float32), np.array([1, 2])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, verbose=0)
+        model.fit(x, y, verbose=0)
+    assert len(dense_update_warnings(caught)) == 1, dense_update_warnings(caught)
 
 
 def test_import_under_another_keras_backend_says_why(tmp_path):

@@ -78,7 +78,7 @@ class CandidateQuality(keras.callbacks.Callback):
     `self.measurements` as (step, dict).
 
     Args:
-      inputs: a held-out batch of model inputs (e.g. 256 examples).
+      inputs: a held-out batch of model inputs (e.g. float `[256, D]`).
       layer: the WTADense to measure (default: the model's last layer).
       ks: the k of recall@k, default (1, 10).
       every_n_steps: also measure every this many training steps (None: at
@@ -103,11 +103,13 @@ class CandidateQuality(keras.callbacks.Callback):
         return quality
 
     def on_train_batch_end(self, batch, logs=None):
+        """Counts a step; measures every `every_n_steps` steps (Python floats, see `measure`)."""
         self._step += 1
         if self.every_n_steps and self._step % self.every_n_steps == 0:
             self.measure()
 
     def on_epoch_end(self, epoch, logs=None):
+        """Measures, and adds the values to the epoch's logs as `candidate_<name>`."""
         quality = self.measure()
         if logs is not None:
             logs.update({f"candidate_{name}": value for name, value in quality.items()})

@@ -23,6 +23,8 @@ class MultiLabelSoftmaxCrossentropy(keras.losses.Loss):
         super().__init__(name=name, **kwargs)
 
     def call(self, y_true, y_pred):
+        """y_true float `[B, N]` multi-hot, y_pred float `[B, N]` logits ->
+        float `[B]` loss per example."""
         y_pred = tf.convert_to_tensor(y_pred)
         y_true = tf.cast(y_true, y_pred.dtype)
         positives = tf.reduce_sum(y_true, axis=-1, keepdims=True)
@@ -56,6 +58,9 @@ class SampledBinaryCrossentropy(keras.losses.Loss):
         self.units = units
 
     def call(self, y_true, y_pred):
+        """y_true float `[B, C]` multi-hot, y_pred float `[B, C]` logits of C
+        scored classes (C = units on exact outputs) -> float `[B]` loss per
+        example."""
         y_pred = tf.convert_to_tensor(y_pred)
         y_true = tf.cast(y_true, y_pred.dtype)
         scored = tf.cast(y_pred > empty_slot_logit(y_pred.dtype) / 2, y_pred.dtype)
@@ -68,4 +73,5 @@ class SampledBinaryCrossentropy(keras.losses.Loss):
         return total / self.units
 
     def get_config(self):
+        """The constructor's arguments, for Keras saving."""
         return {**super().get_config(), "units": self.units}

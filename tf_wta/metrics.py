@@ -117,10 +117,14 @@ class _RankingMetric(keras.metrics.Mean):
         self.k = k
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        """Adds a batch: y_true float `[B, N]` multi-hot or int class ids
+        (`[B]`, `[B, k']` padded with -1, ragged `[B, None]`), y_pred float
+        `[B, N]` scores, sample_weight float `[B]` or None."""
         precision, ndcg = ranking_scores(y_true, y_pred, self.k)
         return super().update_state(self._select(precision, ndcg), sample_weight)
 
     def get_config(self):
+        """The constructor's arguments, for Keras saving."""
         return {"k": self.k, "name": self.name, "dtype": self.dtype}
 
 
@@ -143,7 +147,8 @@ class PrecisionAtK(_RankingMetric):
 class NDCGAtK(_RankingMetric):
     """Mean nDCG@k with binary relevance: sum over the k best-scored classes
     of relevance / log2(rank + 1), divided by its best possible value for
-    the example's number of relevant classes. Inputs as `PrecisionAtK`."""
+    the example's number of relevant classes. Inputs as `PrecisionAtK`
+    (y_true multi-hot float `[B, N]` or int class ids, y_pred float `[B, N]`)."""
 
     def __init__(self, k=1, name=None, dtype=None):
         super().__init__(k, name or f"ndcg_at_{k}", dtype)

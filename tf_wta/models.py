@@ -1,10 +1,9 @@
 """Keras models whose training step tells their WTADense layers the step and
 the labels: `WTAModel` (functional) and `WTASequential`."""
-import warnings
-
 import keras
 import tensorflow as tf
 
+from tf_wta.dense_update_warning import warn_about_dense_updates
 from tf_wta.labels import label_matrix, multi_hot
 from tf_wta.layers.training_step import TrainingStep, training_step
 from tf_wta.layers.wta_dense import WTADense
@@ -33,36 +32,44 @@ class CandidateTrainStep:
     or `tf_wta.SampledBinaryCrossentropy(units)`).
     """
 
-    # Keras' optimizers that make a huge WTADense slow: Adam, AdamW and
-    # Adagrad update every row on a sparse gradient, SGD's sparse scatter
-    # makes every later full read of the kernel a copy.
-    DENSE_UPDATE_OPTIMIZERS = (keras.optimizers.Adam, keras.optimizers.AdamW,
-                               keras.optimizers.Adagrad, keras.optimizers.SGD)
-    LARGE_KERNEL = 10_000_000  # weights; below it a dense update costs little
+    def compile(self, optimizer="rmsprop", *args, **kwargs):
+        """`keras.Model.compile`, which also warns when a large `WTADense`
+        (10,000,000 weights or more) would train with Keras' `Adam`,
+        `AdamW`, `Adagrad` or `SGD` (use `tf_wta.LazyAdam` or
+        `tf_wta.SparseSGD`). A WTADense not built yet is checked when
+        training starts."""
+        super().compile(optimizer, *args, **kwargs)
+        layers = [layer for layer in self.layers
+                  if isinstance(layer, WTADense) and layer.trainable]
+        warn_about_dense_updates(self.optimizer, [layer for layer in layers if layer.built],
+                                 stacklevel=2)
+        # A frozenset: Keras and TensorFlow track (and wrap) lists and tuples.
+        self._wta_layers_unsized_at_compile = frozenset(
+            layer.name for layer in layers if not layer.built)
 
-    def _warn_about_dense_updates(self):
-        # Called when the training step is traced: overriding compile() would
-        # keep Keras from compiling a model it loads from a .keras file.
-        from tf_wta.optimizers import LazyAdam, SparseSGD
+    def compile_from_config(self, config):
+        """Compiles a model loaded from a `.keras` file (Keras' own body:
+        it skips models that override `compile`)."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
-        optimizer = getattr(self.optimizer, "inner_optimizer", self.optimizer)
-        if (not isinstance(optimizer, self.DENSE_UPDATE_OPTIMIZERS)
-                or isinstance(optimizer, (LazyAdam, SparseSGD))):
-            return
-        large = [layer.name for layer in self.layers
-                 if isinstance(layer, WTADense) and layer.built
-                 and layer.kernel.shape.num_elements() >= self.LARGE_KERNEL]
-        if large:
-            warnings.warn(
-                f"{type(optimizer).__name__} updates every row of {', '.join(large)} on each "
-                f"step (or, for SGD, makes each full read of the kernel a copy): training will "
-                f"be as slow as a dense layer. Compile with tf_wta.LazyAdam or "
-                f"tf_wta.SparseSGD, which update only the rows a step computed.",
+    def _warn_about_layers_built_after_compile(self):
+        # Runs while the training step is traced, after the forward pass
+        # has built the layers.
+        names = getattr(self, "_wta_layers_unsized_at_compile", frozenset())
+        if names:
+            self._wta_layers_unsized_at_compile = frozenset()
+            warn_about_dense_updates(
+                self.optimizer, [layer for layer in self.layers if layer.name in names],
                 stacklevel=3)
 
     def train_step(self, data):
+        """One training step on `data`, `(x, y)` or `(x, y, sample_weight)`:
+        y int class ids `[B]`, or for several labels int `[B, k]` padded with
+        -1 or ragged `[B, None]`. Returns the metrics' results (dict of
+        float scalars)."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        self._warn_about_dense_updates()
         step = TrainingStep(self.optimizer.iterations, labels=y)
         with training_step(step), tf.GradientTape() as tape:
             y_pred = self(x, training=True)
@@ -74,11 +81,15 @@ class CandidateTrainStep:
                                      training=True)
             self._track_loss(loss, x)
             loss = self.optimizer.scale_loss(loss)
+        self._warn_about_layers_built_after_compile()
         gradients = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def test_step(self, data):
+        """One evaluation step on exact outputs, labels as in `train_step`
+        (several per example become multi-hot float `[B, units]`). Returns
+        the metrics' results (dict of float scalars)."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if y is not None and self._has_output_layer():
             labels, multi_label = label_matrix(y)
@@ -111,8 +122,9 @@ class WTAModel(CandidateTrainStep, keras.Model):
 
     Build it exactly like `keras.Model(inputs, outputs)` and train it with
     `model.fit(ds)`. With a `WTADense(mode="output")` as its output, train
-    on `(inputs, labels)` with integer class labels as for a Dense
-    classifier: in training the output layer computes only its candidate
+    on `(inputs, labels)` with int class labels `[B]` as for a Dense
+    classifier (several labels per example: int `[B, k]` padded with -1 or
+    ragged `[B, None]`): in training the output layer computes only its candidate
     classes (one set shared by the batch, or per example: see `WTADense`)
     with every true label among them, and the compiled loss (e.g.
     `SparseCategoricalCrossentropy(from_logits=True)`) and metrics are
@@ -125,7 +137,8 @@ class WTAModel(CandidateTrainStep, keras.Model):
     Compile it with `tf_wta.SparseSGD` or `tf_wta.LazyAdam`: they update only
     the selected kernel rows, in place. Keras' Adam updates the whole kernel,
     and Keras' SGD scatters the rows in a way that makes every later full read
-    of the kernel (one per step) copy all of it.
+    of the kernel (one per step) copy all of it; `compile` warns when it
+    gets one of these for a WTADense of 10,000,000 weights or more.
     """
 
 
@@ -133,4 +146,5 @@ class WTAModel(CandidateTrainStep, keras.Model):
 class WTASequential(CandidateTrainStep, keras.Sequential):
     """`keras.Sequential` with `WTAModel`'s training step: a stack of layers
     ending in a `WTADense(mode="output")` trains on candidates, as in
-    `WTAModel`."""
+    `WTAModel` (int labels `[B]`, or `[B, k]` padded with -1, or ragged
+    `[B, None]`)."""

@@ -27,9 +27,16 @@ class LazyAdam(keras.optimizers.Adam):
     one fused in-place op (`tf_wta.sparse_apply_adam`). Dense gradients get
     plain Adam updates. Same arguments as `keras.optimizers.Adam` (amsgrad is
     not supported for sparse gradients).
+
+    A sparse gradient of a `[N, ...]` variable has values `[n, ...]` at int
+    row ids `[n]`; under mixed precision float16/bfloat16 values update a
+    float32 variable.
     """
 
     def update_step(self, gradient, variable, learning_rate):
+        """Applies `gradient` (a dense tensor or `tf.IndexedSlices` of rows of
+        `variable`, float32 or a 16-bit float for a float32 variable) to
+        `variable` (`[N, ...]`); `learning_rate` a float scalar."""
         if not isinstance(gradient, tf.IndexedSlices):
             return super().update_step(gradient, variable, learning_rate)
         if self.amsgrad:
@@ -63,10 +70,14 @@ class SparseSGD(keras.optimizers.SGD):
     SparseSGD applies sparse gradients with `tf_wta.sparse_apply_sgd`, which
     updates the touched rows in place and keeps reads free. With momentum,
     and for dense gradients, it is plain `keras.optimizers.SGD`. Same
-    arguments.
+    arguments. Sparse gradients as for `LazyAdam`: values `[n, ...]` at int
+    row ids `[n]` of a `[N, ...]` variable.
     """
 
     def update_step(self, gradient, variable, learning_rate):
+        """Applies `gradient` (a dense tensor or `tf.IndexedSlices` of rows of
+        `variable`, float32 or a 16-bit float for a float32 variable) to
+        `variable` (`[N, ...]`); `learning_rate` a float scalar."""
         if not isinstance(gradient, tf.IndexedSlices) or self.momentum != 0:
             return super().update_step(gradient, variable, learning_rate)
         sparse_apply.sparse_apply_sgd(variable, learning_rate,

@@ -123,6 +123,7 @@ class FastfoodDense(keras.layers.Layer):
         self.supports_jit = False
 
     def build(self, input_shape):
+        """Creates the diagonals (and the bias) for inputs `[..., D]` with D known."""
         input_dim = input_shape[-1]
         if len(input_shape) < 2 or input_dim is None:
             raise ValueError(f"FastfoodDense expects inputs of shape [..., features] with "
@@ -167,6 +168,8 @@ class FastfoodDense(keras.layers.Layer):
                                         initializer=self.bias_initializer)
 
     def call(self, inputs):
+        """float `[..., D]` (cast to the compute dtype) -> `[..., units]` in the
+        compute dtype (float32, float16 or bfloat16)."""
         inputs = tf.convert_to_tensor(inputs)
         if inputs.dtype != self.compute_dtype:
             inputs = tf.cast(inputs, self.compute_dtype)
@@ -192,9 +195,11 @@ class FastfoodDense(keras.layers.Layer):
         return tf.reshape(outputs, tf.concat([leading, [self.units]], axis=0))
 
     def compute_output_shape(self, input_shape):
+        """`[..., D]` -> `[..., units]`."""
         return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self):
+        """The constructor's arguments, for Keras saving."""
         config = super().get_config()
         config.update({
             "units": self.units,

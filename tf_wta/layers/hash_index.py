@@ -215,6 +215,7 @@ class HashIndex(keras.layers.Layer):
                                max_bucket_size=self.max_bucket_size, check_index=False)
 
     def get_config(self):
+        """The constructor's arguments, for Keras saving."""
         config = super().get_config()
         config.update({
             "num_tables": self.num_tables, "codes_per_table": self.codes_per_table,

@@ -151,6 +151,8 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         self.supports_jit = False
 
     def build(self, input_shape):
+        """Creates the kernel `[units, D]`, the bias `[units]` (float32 under
+        mixed precision) and the hash index, for inputs `[B, D]` with D known."""
         if len(input_shape) != 2 or input_shape[-1] is None:
             raise ValueError(f"WTADense expects inputs of shape [batch, features] with known "
                              f"features, got {input_shape}")
@@ -197,6 +199,9 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         return tf.where(candidates >= 0, logits, empty_slot_logit(logits.dtype, empty_slot))
 
     def call(self, inputs, training=None):
+        """float `[B, D]` -> `[B, units]` in the compute dtype, except in
+        training with mode="output": `[B, C]` logits of the candidates
+        (inside `WTAModel`, which passes the labels; see the class)."""
         if self.mode == "hidden":
             return self._sparse_outputs(inputs, training)
         if training:
@@ -231,14 +236,17 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         return scatter_rows(self.activation(logits), candidates, self.units)
 
     def compute_output_shape(self, input_shape):
+        """`[B, D]` -> `[B, units]` (the exact outputs' shape)."""
         return (input_shape[0], self.units)
 
     @classmethod
     def from_config(cls, config):
+        """The layer of a `get_config` dict."""
         # Configs saved before `candidates` existed were trained per example.
         return cls(**{"candidates": "per_example", **config})
 
     def get_config(self):
+        """The constructor's arguments, for Keras saving."""
         config = super().get_config()
         config.update({
             "units": self.units,
