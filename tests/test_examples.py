@@ -70,6 +70,35 @@ def test_retrain_top(data_dir, tmp_path, capsys):
     assert [path.stat().st_mtime_ns for path in caches] == written
 
 
+@pytest.mark.slow
+def test_retrain_top_with_hidden_layer_tops(data_dir, tmp_path, capsys):
+    import retrain_top
+
+    retrain_top.main(["--dataset", "glyphs/tiny", "--data-dir", data_dir, "--weights", "none",
+                      "--backbone", "MobileNetV3Small", "--epochs", "1",
+                      "--tops", "Dense", "DenseMLP", "Fastfood", "--hidden-units", "64", "64",
+                      "--cache-dir", str(tmp_path / "cache"),
+                      "--output-dir", str(tmp_path / "out"), "--verbose", "0"])
+    out = capsys.readouterr().out
+    table = {line.split()[0]: line.split() for line in out.splitlines()
+             if line.split()[:1] in (["Dense"], ["DenseMLP"], ["Fastfood"])}
+    assert list(table) == ["Dense", "DenseMLP", "Fastfood"], out
+    # 576 MobileNetV3Small features, 40 classes. Fastfood pads 576 to d = 1024
+    # and 64 stays 64: 2 d (G, B) + 64 (S) + 64 (bias) per layer.
+    output_layer = 64 * 40 + 40
+    expected = {"Dense": 576 * 40 + 40,
+                "DenseMLP": 576 * 64 + 64 + 64 * 64 + 64 + output_layer,
+                "Fastfood": 2 * 1024 + 64 + 64 + 2 * 64 + 64 + 64 + output_layer}
+    for name, params in expected.items():
+        assert table[name][1] == f"{params:,d}"
+        top1, top5 = float(table[name][2]), float(table[name][3])
+        assert 0.0 <= top1 <= top5 <= 1.0
+    assert "after Fastfood's" in out and "hidden layers [64, 64]" in out
+    # Without WTADense the last top, FastfoodDense layers included, is exported.
+    assert "SavedModel (Fastfood top)" in out and "agreeing with Keras on 100%" in out
+    assert (tmp_path / "out" / "fastfood_saved_model" / "saved_model.pb").exists()
+
+
 def test_sparse_mlp(data_dir, capsys):
     import sparse_mlp
 
