@@ -49,8 +49,9 @@ def test_retrain_top(data_dir, tmp_path, capsys):
     table = {line.split()[0]: line.split() for line in out.splitlines()
              if line.split()[:1] in (["Dense"], ["WTADense"])}
     for name in ("Dense", "WTADense"):
-        top1, top5 = float(table[name][1]), float(table[name][2])
+        top1, top5 = float(table[name][2]), float(table[name][3])
         assert 0.0 <= top1 <= top5 <= 1.0
+    assert table["Dense"][1] == f"{576 * 40 + 40:,d}"  # MobileNetV3Small: 576 features
     assert (tmp_path / "out" / "retrain_top.png").exists()
     assert (tmp_path / "out" / "wta_saved_model" / "saved_model.pb").exists()
     caches = sorted((tmp_path / "cache").glob("*.npz"))
