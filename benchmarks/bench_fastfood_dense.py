@@ -1,7 +1,7 @@
 """FastfoodDense against Dense as the hidden fully connected pair of a new top
 on frozen CNN features (glyphs, offline, CPU).
 
-    python benchmarks/bench_fastfood_dense.py       # ~20 min on 2 loaded cores
+    python benchmarks/bench_fastfood_dense.py       # ~30 min on 2 heavily loaded cores
     python benchmarks/bench_fastfood_dense.py --classes 0 --epochs 10 --batch-size 512
 
 The features are the retraining example's (examples/retrain_top.py): a
