@@ -100,6 +100,31 @@ def test_retrain_top_with_hidden_layer_tops(data_dir, tmp_path, capsys):
     assert (tmp_path / "out" / "fastfood_saved_model" / "saved_model.pb").exists()
 
 
+def test_hidden_layer_tops_shapes_parameters_and_bad_input():
+    import tf_wta
+    from hidden_layer_tops import hidden_layer_top, trainable_parameters
+
+    mean, variance = np.zeros(100, np.float32), np.ones(100, np.float32)
+    fastfood = hidden_layer_top("FastfoodDense", [256, 64], mean, variance, 10)
+    hidden = [layer for layer in fastfood.layers if isinstance(layer, tf_wta.FastfoodDense)]
+    assert [layer.units for layer in hidden] == [256, 64]
+    assert [layer.dim for layer in hidden] == [128, 256]  # inputs padded to powers of two
+    assert fastfood(np.ones((3, 100), np.float32)).shape == (3, 10)
+    # Layer 1: 2 blocks of d = 128; layer 2: 1 block of d = 256 cut to 64 outputs.
+    assert trainable_parameters(fastfood, hidden_only=True) == (
+        2 * 2 * 128 + 256 + 256) + (2 * 256 + 64 + 64)
+    assert trainable_parameters(fastfood) == trainable_parameters(fastfood, True) + 64 * 10 + 10
+    fixed = hidden_layer_top("FastfoodDense", [256], mean, variance, 10, learn_diagonals=False)
+    assert trainable_parameters(fixed, hidden_only=True) == 256  # the bias only
+    linear = hidden_layer_top("Dense", [], mean, variance, 10)
+    assert trainable_parameters(linear) == 100 * 10 + 10
+    assert trainable_parameters(linear, hidden_only=True) == 0
+    with pytest.raises(ValueError, match="hidden_layer must be one of"):
+        hidden_layer_top("Conv", [64], mean, variance, 10)
+    with pytest.raises(ValueError, match="hidden_units must be positive widths"):
+        hidden_layer_top("Dense", [64, 0], mean, variance, 10)
+
+
 def test_sparse_mlp(data_dir, capsys):
     import sparse_mlp
 
