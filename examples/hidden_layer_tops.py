@@ -12,9 +12,10 @@ def hidden_layer_top(hidden_layer, hidden_units, mean, variance, num_classes,
                      learn_diagonals=True, seed=0):
     """features float32 [B, D] -> logits [B, num_classes]: standardisation with
     the training features' statistics, then one ReLU layer per entry of
-    `hidden_units` (`keras.layers.Dense` or `tf_wta.FastfoodDense`), then a `Dense(num_classes)` output
-    (Deep Fried Convnets keep the softmax layer dense). No hidden units: the
-    linear top (standardisation and the output layer only).
+    `hidden_units` (`keras.layers.Dense` or `tf_wta.FastfoodDense`), then a
+    `Dense(num_classes)` output (Deep Fried Convnets keep the softmax layer
+    dense). No hidden units: the linear top (standardisation and the output
+    layer only).
 
     Args:
       hidden_layer: "Dense" or "FastfoodDense".

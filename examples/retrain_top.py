@@ -142,8 +142,7 @@ def export_and_reload(top, backbone, preprocess, image_size, path, images):
 def print_table(rows):
     columns = ["top", "params", "top-1", "top-5", "s/epoch", "ms/step", "speedup"]
     cells = [columns] + [[row["name"], f"{row['params']:,d}", f"{row['top1']:.3f}",
-                          f"{row['top5']:.3f}",
-                          f"{row['epoch_s']:.2f}", f"{row['step_ms']:.1f}",
+                          f"{row['top5']:.3f}", f"{row['epoch_s']:.2f}", f"{row['step_ms']:.1f}",
                           f"{row['speedup']:.1f}x"] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     for row in cells:
@@ -223,8 +222,9 @@ def main(argv=None):
     expected = tops[exported].predict(backbone.predict(preprocess(images), verbose=0),
                                       verbose=0)
     agree = np.mean(np.argmax(probabilities, 1) == np.argmax(expected, 1))
-    print(f"SavedModel ({exported} top): {saved}, reloaded; predicted classes of {len(images)} test images "
-          f"{np.argmax(probabilities, 1).tolist()}, agreeing with Keras on {agree:.0%}")
+    print(f"SavedModel ({exported} top): {saved}, reloaded; predicted classes of "
+          f"{len(images)} test images {np.argmax(probabilities, 1).tolist()}, agreeing with "
+          f"Keras on {agree:.0%}")
     print(f"total wall time: {time.perf_counter() - started:.0f} s")
 
 
