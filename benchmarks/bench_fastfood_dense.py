@@ -14,13 +14,15 @@ batches and epochs (examples/hidden_layer_tops.py):
   dense:          standardise -> Dense(4096, relu) -> Dense(4096, relu) -> Dense(classes)
   fastfood:       the hidden pair as FastfoodDense(4096, relu) (adaptive: S, G, B learned)
   fastfood-fixed: FastfoodDense with fixed diagonals (Le et al.; only biases train there)
+  fastfood-gb, fastfood-s: FastfoodDense learning only G and B, or only S (diagnostics)
   linear:         standardise -> Dense(classes) (the example's Dense top, for reference)
 
 Reported per method: trainable parameters of the hidden layers and of the
 whole top, median ms per training step and s per epoch (first epoch left
 out: tracing), test top-1/top-5 after the last epoch and the difference to
-dense in points, with the binomial standard error of a top-1 on this test set.
-Writes results/fastfood_dense.json and .png/.svg (test top-1 against
+dense in points, with the binomial standard error of a top-1 on this test
+set, and the mean |S| of each FastfoodDense layer before -> after training.
+Writes results/fastfood_dense.json (--name) and .png/.svg (test top-1 against
 training time). The issue's target: the FastfoodDense pair has >= 10x fewer
 parameters than the Dense pair and its top-1 is within 1 point of dense's.
 """
@@ -39,13 +41,15 @@ from markdown_table import markdown_table  # noqa: E402
 
 METHODS = {  # name -> (hidden layer, learned diagonals or None, hidden layers used)
     "dense": ("Dense", None, True),
-    "fastfood": ("FastfoodDense", True, True),
-    "fastfood-fixed": ("FastfoodDense", False, True),
+    "fastfood": ("FastfoodDense", "SGB", True),
+    "fastfood-fixed": ("FastfoodDense", "", True),
+    "fastfood-gb": ("FastfoodDense", "GB", True),
+    "fastfood-s": ("FastfoodDense", "S", True),
     "linear": ("Dense", None, False),
 }
 COLUMNS = ["method", "hidden", "hidden_params", "top_params", "hidden_params_vs_dense",
            "top_params_vs_dense", "ms_per_step", "step_speedup", "s_per_epoch", "top1", "top5",
-           "top1_vs_dense_points"]
+           "top1_vs_dense_points", "mean_abs_S"]
 
 
 def glyph_features(args):
@@ -76,6 +80,7 @@ def glyph_features(args):
 
 def run_method(name, args, data):
     import keras
+    import numpy as np
     import tensorflow as tf
 
     import tf_wta
@@ -88,16 +93,22 @@ def run_method(name, args, data):
     hidden_units = args.hidden_units if has_hidden else []
     keras.utils.set_random_seed(0)
     top = hidden_layer_top(hidden_layer, hidden_units, x_train.mean(0), x_train.var(0),
-                           num_classes, learn_diagonals=learned is not False)
+                           num_classes, learn_diagonals=learned or "")
+    fastfood_layers = [layer for layer in top.layers if isinstance(layer, tf_wta.FastfoodDense)]
+    scale_before = [float(np.mean(np.abs(layer.scaling.numpy()))) for layer in fastfood_layers]
     compile_classifier(top, tf_wta.LazyAdam(args.learning_rate))
     train = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
              .shuffle(len(y_train), seed=0).batch(args.batch_size).prefetch(2))
     test = tf.data.Dataset.from_tensor_slices((x_test, y_test)).batch(1024)
     print(f"\n{name}: {top.name}, hidden {hidden_units or 'none'}", flush=True)
     result = fit_and_track(top, train, test, args.epochs, verbose=args.verbose)
-    hidden = (f"{len(hidden_units)} x {hidden_units[0]} {hidden_layer}"
-              + (" (fixed S, G, B)" if learned is False else "")) if has_hidden else "none"
+    scale_after = [float(np.mean(np.abs(layer.scaling.numpy()))) for layer in fastfood_layers]
+    trained = f" (learned: {learned or 'none'})" if hidden_layer == "FastfoodDense" else ""
+    hidden = (f"{len(hidden_units)} x {hidden_units[0]} {hidden_layer}{trained}"
+              if has_hidden else "none")
     return {"method": name, "hidden": hidden,
+            "mean_abs_S": ", ".join(f"{a:.1e}->{b:.1e}" for a, b in zip(scale_before, scale_after))
+            or None,
             "hidden_params": trainable_parameters(top, hidden_only=True),
             "top_params": trainable_parameters(top),
             "ms_per_step": round(result["step_ms"], 1), "s_per_epoch": round(result["epoch_s"], 2),
@@ -144,6 +155,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--learning-rate", type=float, default=1e-3,
                         help="Adam (tf_wta.LazyAdam, plain Adam on dense gradients)")
+    parser.add_argument("--name", default="fastfood_dense",
+                        help="results/NAME.json, .png and .svg")
     parser.add_argument("--verbose", type=int, default=0, help="Keras verbosity")
     args = parser.parse_args(argv)
     if args.classes < 0:
@@ -156,7 +169,7 @@ def main(argv=None):
     data = (x_train, y_train, x_test, y_test)
     rows = [run_method(name, args, data) for name in args.methods]
     dense = compare_with_dense(rows)
-    common.report("fastfood_dense", rows, plot, COLUMNS, dataset=dataset, args=vars(args),
+    common.report(args.name, rows, plot, COLUMNS, dataset=dataset, args=vars(args),
                   train_examples=len(y_train), test_examples=len(y_test))
     print("\n".join(markdown_table(rows, COLUMNS)))
     if dense is not None:

@@ -258,11 +258,12 @@ def test_fastfood_dense_benchmark_reads_cached_features(tmp_path):
     out = run_benchmark("bench_fastfood_dense.py", tmp_path, "--dataset", "glyphs/tiny",
                         "--data-dir", data_dir, "--cache-dir", cache_dir, "--classes", "20",
                         "--hidden-units", "64", "64", "--epochs", "3", "--batch-size", "16",
-                        "--learning-rate", "1e-2", "--methods", "dense", "fastfood", "linear")
+                        "--learning-rate", "1e-2",
+                        "--methods", "dense", "fastfood", "fastfood-fixed", "linear")
     data = json.loads((tmp_path / "fastfood_dense.json").read_text())
     assert data["metadata"]["train_examples"] == 160 and data["metadata"]["test_examples"] == 80
     rows = {row["method"]: row for row in data["rows"]}
-    assert list(rows) == ["dense", "fastfood", "linear"], out
+    assert list(rows) == ["dense", "fastfood", "fastfood-fixed", "linear"], out
     output_layer = 64 * 20 + 20
     # FastfoodDense pads 48 features to d = 64: 2 d (G, B) + 64 (S) + 64 (bias).
     assert rows["dense"]["hidden_params"] == 48 * 64 + 64 + 64 * 64 + 64
@@ -271,6 +272,12 @@ def test_fastfood_dense_benchmark_reads_cached_features(tmp_path):
     assert rows["linear"]["top_params"] == 48 * 20 + 20
     assert rows["fastfood"]["top_params"] == rows["fastfood"]["hidden_params"] + output_layer
     assert rows["fastfood"]["hidden_params_vs_dense"] == f"{7296 / 512:.1f}x fewer"
+    assert rows["fastfood-fixed"]["hidden_params"] == 64 + 64  # the biases only
+    assert rows["dense"]["mean_abs_S"] is None and rows["linear"]["mean_abs_S"] is None
+    for layer in rows["fastfood-fixed"]["mean_abs_S"].split(", "):  # "before->after"
+        before, after = layer.split("->")
+        assert before == after
+    assert rows["fastfood"]["mean_abs_S"].count("->") == 2
     assert rows["dense"]["top1_vs_dense_points"] == 0.0
     for row in rows.values():
         assert row["top1"] > 0.5 and row["top1"] <= row["top5"] <= 1  # chance: 0.05
