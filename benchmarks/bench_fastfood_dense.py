@@ -53,7 +53,7 @@ COLUMNS = ["method", "hidden", "hidden_params", "top_params", "hidden_params_vs_
 
 
 def glyph_features(args):
-    """(x_train float32 [N, 1024], y_train int32 [N], x_test, y_test) of the
+    """(x_train float32 [N, D], y_train int32 [N], x_test, y_test) of the
     first `args.classes` classes (all when 0), from the example's cache."""
     import numpy as np
     from example_data import load_image_splits, resized_rgb
