@@ -1,6 +1,7 @@
 """Retrain the output layer of a frozen pretrained CNN: WTADense against Dense.
 
     python examples/retrain_top.py                       # offline default
+    python examples/retrain_top.py --tops Dense WTADense Fastfood   # + a Fastfood top
     python examples/retrain_top.py --backbone MobileNetV3Small --weights imagenet \\
         --dataset imagenet_resized/32x32 --test-split validation --image-size 96
 
@@ -9,10 +10,14 @@ embeds every image of a TFDS dataset once; the features are cached on disk.
 Two new output layers are then trained on the same features with the same
 optimizer: a plain `Dense` and a `tf_wta.WTADense` inside `tf_wta.WTAModel`
 (each step computes, forward and backward, only one candidate set of classes
-shared by the batch: its labels and uniform draws). Prints
-a table of test accuracy (top-1, top-5), time per epoch and per step with the
-speedup; writes a plot of test accuracy against training time; exports the
-WTA model (backbone + new top) as a SavedModel, reloads it and predicts.
+shared by the batch: its labels and uniform draws). `--tops` adds tops
+with hidden layers (`--hidden-units`, default 4,096 -> 4,096, ReLU) before a
+Dense output: `Fastfood` (`tf_wta.FastfoodDense` hidden layers, Deep Fried
+Convnets) and `DenseMLP` (the same shape with `Dense`). Prints a table of
+trainable parameters, test accuracy (top-1, top-5), time per epoch and per
+step with the speedup over the first top; writes a plot of test accuracy
+against training time; exports the WTA model (without WTADense, the last
+top) with the backbone as a SavedModel, reloads it and predicts.
 
 Offline default: the "glyphs/6k" dataset that this project generates from
 the fonts matplotlib ships (6,000 classes, 10 train + 2 test images each)
@@ -39,8 +44,13 @@ import tf_wta  # noqa: E402
 from example_data import LOCAL_DATASETS, load_image_splits, resized_rgb  # noqa: E402
 from features import (cache_path, cached_features, load_backbone,  # noqa: E402
                       preprocess_function, resolve_weights)
+from hidden_layer_tops import hidden_layer_top, trainable_parameters  # noqa: E402
 from training import compile_classifier, fit_and_track  # noqa: E402
 from plotting import plot_curves  # noqa: E402
+
+
+# --tops name -> the hidden layer of a hidden-layer top (None: an output layer only).
+TOPS = {"Dense": None, "WTADense": None, "Fastfood": "FastfoodDense", "DenseMLP": "Dense"}
 
 
 def parse_args(argv=None):
@@ -64,6 +74,12 @@ def parse_args(argv=None):
     backbone.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/tf_wta/features"),
                           help="where backbone features are cached")
     top = parser.add_argument_group("new top")
+    top.add_argument("--tops", nargs="+", choices=tuple(TOPS), default=["Dense", "WTADense"],
+                     help="tops to train, in order (speedups are over the first): Dense and "
+                          "WTADense output layers; Fastfood and DenseMLP: --hidden-units "
+                          "ReLU layers of FastfoodDense or Dense, then a Dense output")
+    top.add_argument("--hidden-units", type=int, nargs="+", default=[4096, 4096],
+                     help="hidden layer widths of the Fastfood and DenseMLP tops")
     top.add_argument("--epochs", type=int, default=10)
     top.add_argument("--batch-size", type=int, default=512)
     top.add_argument("--optimizer", choices=("lazyadam", "sgd"), default="lazyadam",
@@ -93,7 +109,10 @@ def make_optimizer(name, learning_rate):
 
 def new_top(kind, mean, variance, num_classes, args):
     """features float32 [B, D] -> logits [B, num_classes]: standardisation with
-    the training features' statistics, then Dense or WTADense."""
+    the training features' statistics, then Dense or WTADense, or (Fastfood,
+    DenseMLP) hidden layers and a Dense output (see hidden_layer_tops)."""
+    if TOPS[kind] is not None:
+        return hidden_layer_top(TOPS[kind], args.hidden_units, mean, variance, num_classes)
     inputs = keras.Input((mean.shape[0],))
     standardized = keras.layers.Normalization(mean=mean, variance=variance)(inputs)
     if kind == "Dense":
@@ -121,9 +140,9 @@ def export_and_reload(top, backbone, preprocess, image_size, path, images):
 
 
 def print_table(rows):
-    columns = ["top", "top-1", "top-5", "s/epoch", "ms/step", "speedup"]
-    cells = [columns] + [[row["name"], f"{row['top1']:.3f}", f"{row['top5']:.3f}",
-                          f"{row['epoch_s']:.2f}", f"{row['step_ms']:.1f}",
+    columns = ["top", "params", "top-1", "top-5", "s/epoch", "ms/step", "speedup"]
+    cells = [columns] + [[row["name"], f"{row['params']:,d}", f"{row['top1']:.3f}",
+                          f"{row['top5']:.3f}", f"{row['epoch_s']:.2f}", f"{row['step_ms']:.1f}",
                           f"{row['speedup']:.1f}x"] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     for row in cells:
@@ -164,24 +183,29 @@ def main(argv=None):
              .shuffle(len(y_train), seed=0).batch(args.batch_size).prefetch(2))
     test = tf.data.Dataset.from_tensor_slices(features[args.test_split]).batch(1024)
     rows, tops = [], {}
-    for kind in ("Dense", "WTADense"):
-        print(f"\ntraining the {kind} top ({num_classes} classes, {args.optimizer})")
+    for kind in dict.fromkeys(args.tops):
+        hidden = f", hidden {args.hidden_units}" if TOPS[kind] else ""
+        print(f"\ntraining the {kind} top ({num_classes} classes{hidden}, {args.optimizer})")
         keras.utils.set_random_seed(0)
         top = compile_classifier(new_top(kind, mean, variance, num_classes, args),
                                  make_optimizer(args.optimizer, args.learning_rate))
-        rows.append({"name": kind, **fit_and_track(top, train, test, args.epochs, args.verbose)})
+        rows.append({"name": kind, "params": trainable_parameters(top),
+                     **fit_and_track(top, train, test, args.epochs, args.verbose)})
         tops[kind] = top
     for row in rows:
         row["speedup"] = rows[0]["step_ms"] / row["step_ms"]
     print(f"\n{info.full_name}, {args.backbone} features ({weights_text.split(':')[0]} "
-          f"weights), {args.epochs} epochs, batch {args.batch_size}, {args.optimizer}")
+          f"weights), {args.epochs} epochs, batch {args.batch_size}, {args.optimizer}"
+          + (f", hidden layers {args.hidden_units}" if any(TOPS[k] for k in tops) else ""))
     print_table(rows)
-    wta_seconds = rows[1]["curve"][-1][0]
-    reached = [top1 for seconds, top1 in rows[0]["curve"] if seconds <= wta_seconds]
-    print(f"equal training time: after WTADense's {wta_seconds:.0f} s of training, Dense "
-          f"had reached top-1 {reached[-1]:.3f}" if reached else
-          f"equal training time: WTADense trained for {wta_seconds:.0f} s, less than one "
-          f"Dense epoch")
+    first = rows[0]
+    for row in rows[1:]:
+        seconds = row["curve"][-1][0]
+        reached = [top1 for elapsed, top1 in first["curve"] if elapsed <= seconds]
+        print(f"equal training time: after {row['name']}'s {seconds:.0f} s of training, "
+              f"{first['name']} had reached top-1 {reached[-1]:.3f}" if reached else
+              f"equal training time: {row['name']} trained for {seconds:.0f} s, less than one "
+              f"{first['name']} epoch")
 
     os.makedirs(args.output_dir, exist_ok=True)
     plot = plot_curves({row["name"]: row["curve"] for row in rows},
@@ -190,14 +214,17 @@ def main(argv=None):
     print(f"plot: {plot}")
     images = np.stack([image for image, _ in resized_rgb(datasets[args.test_split],
                                                           args.image_size).take(8)])
-    saved = os.path.join(args.output_dir, "wta_saved_model")
-    probabilities = export_and_reload(tops["WTADense"], backbone, preprocess, args.image_size,
+    exported = "WTADense" if "WTADense" in tops else rows[-1]["name"]
+    saved = os.path.join(args.output_dir, "wta_saved_model" if exported == "WTADense"
+                         else f"{exported.lower()}_saved_model")
+    probabilities = export_and_reload(tops[exported], backbone, preprocess, args.image_size,
                                       saved, images)
-    expected = tops["WTADense"].predict(backbone.predict(preprocess(images), verbose=0),
-                                        verbose=0)
+    expected = tops[exported].predict(backbone.predict(preprocess(images), verbose=0),
+                                      verbose=0)
     agree = np.mean(np.argmax(probabilities, 1) == np.argmax(expected, 1))
-    print(f"SavedModel: {saved}, reloaded; predicted classes of {len(images)} test images "
-          f"{np.argmax(probabilities, 1).tolist()}, agreeing with Keras on {agree:.0%}")
+    print(f"SavedModel ({exported} top): {saved}, reloaded; predicted classes of "
+          f"{len(images)} test images {np.argmax(probabilities, 1).tolist()}, agreeing with "
+          f"Keras on {agree:.0%}")
     print(f"total wall time: {time.perf_counter() - started:.0f} s")
 
 

@@ -247,3 +247,52 @@ def test_extreme_classification_fails_on_a_failed_arm(tmp_path):
     assert result.returncode != 0
     assert "failed runs (their errors are above): wta-shared at 2000 labels (none)" in result.stderr
     assert "num_uniform" in result.stderr
+
+
+@pytest.mark.slow
+def test_fastfood_dense_benchmark_reads_cached_features(tmp_path):
+    # Learnable stand-in features in the example's cache: the benchmark only
+    # needs glyphs/tiny's metadata (40 classes) and the cached arrays.
+    sys.path.insert(0, os.path.join(os.path.dirname(BENCHMARKS), "examples"))
+    from example_data import load_image_splits
+    from features import cache_path
+
+    data_dir, cache_dir = str(tmp_path / "tfds"), str(tmp_path / "cache")
+    _, info = load_image_splits("glyphs/tiny", ("train", "test"), data_dir)
+    rng = np.random.default_rng(0)
+    prototypes = rng.standard_normal((40, 48)).astype(np.float32)
+    os.makedirs(cache_dir)
+    for split, per_class in (("train", 8), ("test", 4)):
+        labels = np.repeat(np.arange(40, dtype=np.int32), per_class)
+        features = prototypes[labels] + 0.3 * rng.standard_normal((len(labels), 48))
+        np.savez(cache_path(cache_dir, "DenseNet121", None, info.full_name, split, 32),
+                 features=features.astype(np.float32), labels=labels)
+    out = run_benchmark("bench_fastfood_dense.py", tmp_path, "--dataset", "glyphs/tiny",
+                        "--data-dir", data_dir, "--cache-dir", cache_dir, "--classes", "20",
+                        "--hidden-units", "64", "64", "--epochs", "3", "--batch-size", "16",
+                        "--learning-rate", "1e-2",
+                        "--methods", "dense", "fastfood", "fastfood-fixed", "linear")
+    data = json.loads((tmp_path / "fastfood_dense.json").read_text())
+    assert data["metadata"]["train_examples"] == 160 and data["metadata"]["test_examples"] == 80
+    rows = {row["method"]: row for row in data["rows"]}
+    assert list(rows) == ["dense", "fastfood", "fastfood-fixed", "linear"], out
+    output_layer = 64 * 20 + 20
+    # FastfoodDense pads 48 features to d = 64: 2 d (G, B) + 64 (S) + 64 (bias).
+    assert rows["dense"]["hidden_params"] == 48 * 64 + 64 + 64 * 64 + 64
+    assert rows["fastfood"]["hidden_params"] == 2 * (2 * 64 + 64 + 64)
+    assert rows["linear"]["hidden_params"] == 0
+    assert rows["linear"]["top_params"] == 48 * 20 + 20
+    assert rows["fastfood"]["top_params"] == rows["fastfood"]["hidden_params"] + output_layer
+    assert rows["fastfood"]["hidden_params_vs_dense"] == f"{7296 / 512:.1f}x fewer"
+    assert rows["fastfood-fixed"]["hidden_params"] == 64 + 64  # the biases only
+    assert rows["dense"]["mean_abs_S"] is None and rows["linear"]["mean_abs_S"] is None
+    for layer in rows["fastfood-fixed"]["mean_abs_S"].split(", "):  # "before->after"
+        before, after = layer.split("->")
+        assert before == after
+    assert rows["fastfood"]["mean_abs_S"].count("->") == 2
+    assert rows["dense"]["top1_vs_dense_points"] == 0.0
+    for row in rows.values():
+        assert row["top1"] > 0.5 and row["top1"] <= row["top5"] <= 1  # chance: 0.05
+        assert row["ms_per_step"] > 0 and len(row["curve"]) == 3
+    assert "target, fastfood: 14x fewer hidden parameters (met: >= 10x)" in out
+    assert (tmp_path / "fastfood_dense.png").exists() and (tmp_path / "fastfood_dense.svg").exists()

@@ -49,8 +49,9 @@ def test_retrain_top(data_dir, tmp_path, capsys):
     table = {line.split()[0]: line.split() for line in out.splitlines()
              if line.split()[:1] in (["Dense"], ["WTADense"])}
     for name in ("Dense", "WTADense"):
-        top1, top5 = float(table[name][1]), float(table[name][2])
+        top1, top5 = float(table[name][2]), float(table[name][3])
         assert 0.0 <= top1 <= top5 <= 1.0
+    assert table["Dense"][1] == f"{576 * 40 + 40:,d}"  # MobileNetV3Small: 576 features
     assert (tmp_path / "out" / "retrain_top.png").exists()
     assert (tmp_path / "out" / "wta_saved_model" / "saved_model.pb").exists()
     caches = sorted((tmp_path / "cache").glob("*.npz"))
@@ -68,6 +69,63 @@ def test_retrain_top(data_dir, tmp_path, capsys):
                       "--output-dir", str(tmp_path / "out"), "--verbose", "0"])
     assert "read from cache" in capsys.readouterr().out
     assert [path.stat().st_mtime_ns for path in caches] == written
+
+
+@pytest.mark.slow
+def test_retrain_top_with_hidden_layer_tops(data_dir, tmp_path, capsys):
+    import retrain_top
+
+    retrain_top.main(["--dataset", "glyphs/tiny", "--data-dir", data_dir, "--weights", "none",
+                      "--backbone", "MobileNetV3Small", "--epochs", "1",
+                      "--tops", "Dense", "DenseMLP", "Fastfood", "--hidden-units", "64", "64",
+                      "--cache-dir", str(tmp_path / "cache"),
+                      "--output-dir", str(tmp_path / "out"), "--verbose", "0"])
+    out = capsys.readouterr().out
+    table = {line.split()[0]: line.split() for line in out.splitlines()
+             if line.split()[:1] in (["Dense"], ["DenseMLP"], ["Fastfood"])}
+    assert list(table) == ["Dense", "DenseMLP", "Fastfood"], out
+    # 576 MobileNetV3Small features, 40 classes. Fastfood pads 576 to d = 1024
+    # and 64 stays 64: 2 d (G, B) + 64 (S) + 64 (bias) per layer.
+    output_layer = 64 * 40 + 40
+    expected = {"Dense": 576 * 40 + 40,
+                "DenseMLP": 576 * 64 + 64 + 64 * 64 + 64 + output_layer,
+                "Fastfood": 2 * 1024 + 64 + 64 + 2 * 64 + 64 + 64 + output_layer}
+    for name, params in expected.items():
+        assert table[name][1] == f"{params:,d}"
+        top1, top5 = float(table[name][2]), float(table[name][3])
+        assert 0.0 <= top1 <= top5 <= 1.0
+    assert "hidden layers [64, 64]" in out
+    # One line per top after the first (its wording depends on the timings).
+    equal_time = [line for line in out.splitlines() if line.startswith("equal training time:")]
+    assert len(equal_time) == 2 and "DenseMLP" in equal_time[0] and "Fastfood" in equal_time[1]
+    # Without WTADense the last top, FastfoodDense layers included, is exported.
+    assert "SavedModel (Fastfood top)" in out and "agreeing with Keras on 100%" in out
+    assert (tmp_path / "out" / "fastfood_saved_model" / "saved_model.pb").exists()
+
+
+def test_hidden_layer_tops_shapes_parameters_and_bad_input():
+    import tf_wta
+    from hidden_layer_tops import hidden_layer_top, trainable_parameters
+
+    mean, variance = np.zeros(100, np.float32), np.ones(100, np.float32)
+    fastfood = hidden_layer_top("FastfoodDense", [256, 64], mean, variance, 10)
+    hidden = [layer for layer in fastfood.layers if isinstance(layer, tf_wta.FastfoodDense)]
+    assert [layer.units for layer in hidden] == [256, 64]
+    assert [layer.dim for layer in hidden] == [128, 256]  # inputs padded to powers of two
+    assert fastfood(np.ones((3, 100), np.float32)).shape == (3, 10)
+    # Layer 1: 2 blocks of d = 128; layer 2: 1 block of d = 256 cut to 64 outputs.
+    assert trainable_parameters(fastfood, hidden_only=True) == (
+        2 * 2 * 128 + 256 + 256) + (2 * 256 + 64 + 64)
+    assert trainable_parameters(fastfood) == trainable_parameters(fastfood, True) + 64 * 10 + 10
+    fixed = hidden_layer_top("FastfoodDense", [256], mean, variance, 10, learn_diagonals=False)
+    assert trainable_parameters(fixed, hidden_only=True) == 256  # the bias only
+    linear = hidden_layer_top("Dense", [], mean, variance, 10)
+    assert trainable_parameters(linear) == 100 * 10 + 10
+    assert trainable_parameters(linear, hidden_only=True) == 0
+    with pytest.raises(ValueError, match="hidden_layer must be one of"):
+        hidden_layer_top("Conv", [64], mean, variance, 10)
+    with pytest.raises(ValueError, match="hidden_units must be positive widths"):
+        hidden_layer_top("Dense", [64, 0], mean, variance, 10)
 
 
 def test_sparse_mlp(data_dir, capsys):
