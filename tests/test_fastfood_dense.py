@@ -28,7 +28,8 @@ def fastfood_reference(layer, x):
         v = (padded * signs[k]) @ h
         v = v[:, perm[k]] * gaussian[k]
         outputs.append(v @ h)
-    out = np.concatenate(outputs, axis=1)[:, :layer.units] * layer.scaling.numpy()
+    out = (np.concatenate(outputs, axis=1)[:, :layer.units] * layer.scaling.numpy()
+           * layer.scaling_factor)
     if layer.fourier_features:
         out = np.sqrt(2.0 / layer.units) * np.cos(out + layer.phase.numpy())
     if layer.bias is not None:
@@ -110,6 +111,22 @@ def test_gradients_reach_every_learned_diagonal():
     theoretical, numerical = tf.test.compute_gradient(
         lambda v: tf.reduce_sum(layer(v) ** 2, axis=1), [x], delta=1e-2)
     np.testing.assert_allclose(theoretical[0], numerical[0], rtol=2e-2, atol=2e-2)
+
+
+def test_learned_scaling_is_stored_near_one_so_adam_steps_are_relative():
+    layer = tf_wta.FastfoodDense(4096, seed=2)
+    layer.build((None, 1024))
+    scaling = layer.scaling.numpy()
+    assert 0.9 < np.mean(scaling) < 1.1 and layer.scaling_factor == pytest.approx(1 / 1024)
+    before = scaling.copy()
+    optimizer = keras.optimizers.Adam(1e-2)
+    x = tf.constant(np.random.default_rng(2).standard_normal((8, 1024)), tf.float32)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x) ** 2)
+    optimizer.apply_gradients(zip(tape.gradient(loss, layer.trainable_weights),
+                                  layer.trainable_weights))
+    relative = np.abs(layer.scaling.numpy() - before) / before
+    assert np.median(relative) < 0.03  # one Adam step moves S by about 1%
 
 
 def test_trains_in_sequential_and_functional_models():

@@ -24,9 +24,11 @@ def fastfood_diagonals(dim, num_blocks, sigma, seed):
     - B [num_blocks, dim]: random signs;
     - G [num_blocks, dim]: i.i.d. N(0, 1);
     - perm [num_blocks, dim]: a random permutation per block (Pi);
-    - S [num_blocks, dim]: r_i / (||G_k|| sigma sqrt(dim)), r_i chi-distributed
-      with dim degrees of freedom, so that each row of S H G Pi H B has the
-      norm distribution of a row of i.i.d. N(0, 1 / sigma^2) entries.
+    - S [num_blocks, dim]: r_i / ||G_k||, r_i chi-distributed with dim
+      degrees of freedom (entries about 1); times the constant
+      `1 / (sigma sqrt(dim))` (`scaling_factor`) each row of S H G Pi H B
+      has the norm distribution of a row of i.i.d. N(0, 1 / sigma^2)
+      entries.
 
     Deterministic for a seed (numpy's PCG64 generator).
     """
@@ -36,8 +38,18 @@ def fastfood_diagonals(dim, num_blocks, sigma, seed):
     perm = np.stack([rng.permutation(dim) for _ in range(num_blocks)]).astype(np.int32)
     chi = np.sqrt(rng.chisquare(dim, size=(num_blocks, dim)))
     norms = np.linalg.norm(gaussian.astype(np.float64), axis=1, keepdims=True)
-    scaling = (chi / (norms * sigma * math.sqrt(dim))).astype(np.float32)
+    scaling = (chi / norms).astype(np.float32)
     return signs, gaussian, perm, scaling
+
+
+def scaling_factor(dim, sigma):
+    """The constant factor of Fastfood's S, 1 / (sigma sqrt(dim)): kept out of
+    the trained variable so that S's entries are about 1 and an optimizer's
+    step (Adam moves an entry by about its learning rate) is relative to
+    them; with the factor inside, S's entries start at about 1/dim for
+    sigma = sqrt(dim), the size of a typical learning rate, and Adam grew
+    them 3-10x in a few epochs (docs/benchmarks.md, FastfoodDense)."""
+    return 1.0 / (sigma * math.sqrt(dim))
 
 
 @keras.saving.register_keras_serializable(package="tf_wta")
@@ -138,6 +150,7 @@ class FastfoodDense(keras.layers.Layer):
         signs, gaussian, perm, scaling = fastfood_diagonals(
             self.dim, self.num_blocks, sigma, self.seed)
         scaling = scaling.reshape(-1)[:self.units]
+        self.scaling_factor = scaling_factor(self.dim, sigma)
 
         def constant(value):
             return lambda shape, dtype=None: tf.constant(value, dtype=dtype)
@@ -185,7 +198,8 @@ class FastfoodDense(keras.layers.Layer):
         x = tf.gather(x, self.permutation, axis=1) * tf.reshape(tf.cast(self.gaussian, dtype),
                                                                 [blocks * d])
         x = tf.reshape(fwht(tf.reshape(x, [-1, d])), [-1, blocks * d])
-        outputs = x[:, :self.units] * tf.cast(self.scaling, dtype)
+        scaling = tf.cast(self.scaling, tf.float32) * self.scaling_factor
+        outputs = x[:, :self.units] * tf.cast(scaling, dtype)
         if self.fourier_features:
             outputs = tf.cos(outputs + tf.cast(self.phase, dtype)) * tf.cast(
                 math.sqrt(2.0 / self.units), dtype)
