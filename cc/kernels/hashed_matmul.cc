@@ -41,6 +41,14 @@ TF_WTA_HOT_LOOP T Dot(const T* __restrict__ a, const T* __restrict__ b,
   return acc[0];
 }
 
+// The gradient's split of the units into blocks summed separately: at most
+// kGradBlocks blocks of at least kMinGradBlockWork multiply-adds each. A
+// fixed count (rather than one per thread) keeps grad_x's rounding
+// independent of the thread count; each block costs a [B, D] buffer to zero
+// and sum, so more blocks than cores pay for parallelism nobody uses.
+constexpr int64_t kGradBlocks = 8;
+constexpr int64_t kMinGradBlockWork = 64 * 1024;
+
 // y = alpha * v
 template <typename T>
 TF_WTA_HOT_LOOP void Scale(T alpha, const T* __restrict__ v, T* __restrict__ y,
@@ -273,16 +281,17 @@ struct HashedMatmulGrad<CPUDevice, T> {
     // One pass over the distinct units reads each selected weight row once:
     // its pairs accumulate the weight row's gradient from the x rows (which
     // stay in cache) and, from the same row while it is in cache, their
-    // grad_x rows. The units are cut into one block per thread, with about
-    // the same number of pairs each; block 0 accumulates grad_x in place
-    // (for the 16-bit types: in a float buffer too), the others into their
-    // own [B, D] buffers, summed in block order at the end, so the result
-    // does not depend on thread timing.
+    // grad_x rows. The units are cut into blocks with about the same number
+    // of pairs each; block 0 accumulates grad_x in place (for the 16-bit
+    // types: in a float buffer too), the others into their own [B, D]
+    // buffers, summed in block order at the end. The number of blocks
+    // depends on the inputs only, never on the thread count, so grad_x is
+    // bitwise the same at any intra-op parallelism and thread timing.
     thread::ThreadPool* pool = WorkerPool(ctx);
     const int64_t num_pairs = groups.pairs.NumElements();
     const int64_t num_blocks = std::max<int64_t>(
-        1, std::min<int64_t>({pool->NumThreads(), num_groups,
-                              num_pairs * dim / (64 * 1024) + 1}));
+        1, std::min<int64_t>({kGradBlocks, num_groups,
+                              num_pairs * dim / kMinGradBlockWork + 1}));
     std::vector<int64_t> block_start(num_blocks + 1, num_groups);
     block_start[0] = 0;
     for (int64_t k = 1, u = 0; k < num_blocks; ++k) {
