@@ -27,18 +27,22 @@ namespace {
 constexpr int kLanes = 16;
 
 template <typename T>
-TF_WTA_HOT_LOOP T Dot(const T* __restrict__ a, const T* __restrict__ b,
-                      int64_t n) {
-  T acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j] * b[i + j];
-  }
-  for (int j = 0; i < n; ++i, ++j) acc[j] += a[i] * b[i];
-  for (int width = kLanes / 2; width > 0; width /= 2) {
-    for (int j = 0; j < width; ++j) acc[j] += acc[j + width];
-  }
-  return acc[0];
+T Dot(const T* a, const T* b, int64_t n) {
+  return RunHotLoop(
+      [](const T* __restrict__ a, const T* __restrict__ b,
+         int64_t n) TF_WTA_HOT_LOOP {
+        T acc[kLanes] = {};
+        int64_t i = 0;
+        for (; i + kLanes <= n; i += kLanes) {
+          for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j] * b[i + j];
+        }
+        for (int j = 0; i < n; ++i, ++j) acc[j] += a[i] * b[i];
+        for (int width = kLanes / 2; width > 0; width /= 2) {
+          for (int j = 0; j < width; ++j) acc[j] += acc[j + width];
+        }
+        return acc[0];
+      },
+      a, b, n);
 }
 
 // The gradient's split of the units into blocks summed separately: at most
@@ -51,16 +55,24 @@ constexpr int64_t kMinGradBlockWork = 64 * 1024;
 
 // y = alpha * v
 template <typename T>
-TF_WTA_HOT_LOOP void Scale(T alpha, const T* __restrict__ v, T* __restrict__ y,
-                           int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = alpha * v[i];
+void Scale(T alpha, const T* v, T* y, int64_t n) {
+  RunHotLoop(
+      [](T alpha, const T* __restrict__ v, T* __restrict__ y,
+         int64_t n) TF_WTA_HOT_LOOP {
+        for (int64_t i = 0; i < n; ++i) y[i] = alpha * v[i];
+      },
+      alpha, v, y, n);
 }
 
 // y += alpha * v
 template <typename T>
-TF_WTA_HOT_LOOP void Axpy(T alpha, const T* __restrict__ v, T* __restrict__ y,
-                          int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += alpha * v[i];
+void Axpy(T alpha, const T* v, T* y, int64_t n) {
+  RunHotLoop(
+      [](T alpha, const T* __restrict__ v, T* __restrict__ y,
+         int64_t n) TF_WTA_HOT_LOOP {
+        for (int64_t i = 0; i < n; ++i) y[i] += alpha * v[i];
+      },
+      alpha, v, y, n);
 }
 
 // `data` as the accumulator type: itself, or widened into `buffer` (n
