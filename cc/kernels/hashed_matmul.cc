@@ -48,8 +48,10 @@ T Dot(const T* a, const T* b, int64_t n) {
 // The gradient's split of the units into blocks summed separately: at most
 // kGradBlocks blocks of at least kMinGradBlockWork multiply-adds each. A
 // fixed count (rather than one per thread) keeps grad_x's rounding
-// independent of the thread count; each block costs a [B, D] buffer to zero
-// and sum, so more blocks than cores pay for parallelism nobody uses.
+// independent of the thread count. Each block costs a [B, D] buffer to zero
+// and add, so the count is a compromise: a 2-core machine pays a few extra
+// passes over [B, D], and one with more than 8 cores runs the blocks on 8
+// of them (the final sum over the blocks uses all).
 constexpr int64_t kGradBlocks = 8;
 constexpr int64_t kMinGradBlockWork = 64 * 1024;
 
