@@ -46,14 +46,17 @@ T Dot(const T* a, const T* b, int64_t n) {
 }
 
 // The gradient's split of the units into blocks summed separately: at most
-// kGradBlocks blocks of at least kMinGradBlockWork multiply-adds each. A
-// fixed count (rather than one per thread) keeps grad_x's rounding
-// independent of the thread count. Each block costs a [B, D] buffer to zero
-// and add, so the count is a compromise: a 2-core machine pays a few extra
-// passes over [B, D], and one with more than 8 cores runs the blocks on 8
-// of them (the final sum over the blocks uses all).
+// kGradBlocks blocks, each of at least kMinGradBlockWork multiply-adds and
+// kMinGradBlockPairsPerRow pairs per row of x. A count set by the inputs
+// (rather than one block per thread) keeps grad_x's rounding independent of
+// the thread count. Each block costs a [B, D] buffer to zero and add (2 B D),
+// hence the pairs per row: a block's own work (2 D per pair) is at least 4x
+// that. A 2-core machine still pays a few extra passes over [B, D], and one
+// with more than 8 cores runs the blocks on 8 of them (the final sum over
+// the blocks uses all).
 constexpr int64_t kGradBlocks = 8;
 constexpr int64_t kMinGradBlockWork = 64 * 1024;
+constexpr int64_t kMinGradBlockPairsPerRow = 4;
 
 // y = alpha * v
 template <typename T>
@@ -304,8 +307,9 @@ struct HashedMatmulGrad<CPUDevice, T> {
     thread::ThreadPool* pool = WorkerPool(ctx);
     const int64_t num_pairs = groups.pairs.NumElements();
     const int64_t num_blocks = std::max<int64_t>(
-        1, std::min<int64_t>({kGradBlocks, num_groups,
-                              num_pairs * dim / kMinGradBlockWork + 1}));
+        1, std::min<int64_t>(
+               {kGradBlocks, num_groups, num_pairs * dim / kMinGradBlockWork + 1,
+                num_pairs / (kMinGradBlockPairsPerRow * batch) + 1}));
     std::vector<int64_t> block_start(num_blocks + 1, num_groups);
     block_start[0] = 0;
     for (int64_t k = 1, u = 0; k < num_blocks; ++k) {
