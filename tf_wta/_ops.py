@@ -33,13 +33,16 @@ def library_path():
 
 
 def _read_build_info(path):
-    """What cc/build_info.cc compiled into the library, read through ctypes:
-    {"tensorflow": release or "unknown", "graph_def": int, "cuda": bool}."""
-    info_function = ctypes.CDLL(path).TfWtaBuildInfo
-    info_function.restype = ctypes.c_char_p
+    """What cc/build_info.cc compiled into the library, and which versions
+    of the CPU hot loops it picked when loaded (cc/kernels/cpu_loops.cc),
+    read through ctypes: {"tensorflow": release or "unknown", "graph_def":
+    int, "cuda": bool, "cpu_kernels": "avx2" or "portable"}."""
+    library = ctypes.CDLL(path)
+    info_function, cpu_kernels = library.TfWtaBuildInfo, library.TfWtaCpuKernels
+    info_function.restype = cpu_kernels.restype = ctypes.c_char_p
     fields = dict(item.split("=", 1) for item in info_function().decode().split(";"))
     return {"tensorflow": fields["tensorflow"], "graph_def": int(fields["graph_def"]),
-            "cuda": fields["cuda"] == "1"}
+            "cuda": fields["cuda"] == "1", "cpu_kernels": cpu_kernels().decode()}
 
 
 def check_tensorflow_version(info, running=None, running_graph_def=None):
@@ -106,6 +109,8 @@ def load_ops():
 def build_info():
     """What the loaded library was built against: {"tensorflow": release
     (str), "graph_def": the headers' GraphDef version (int), "cuda": whether
-    it has CUDA kernels (bool)}."""
+    it has CUDA kernels (bool), "cpu_kernels": the versions of the CPU hot
+    loops this process runs, "avx2" (AVX2 + FMA) or "portable" (baseline
+    x86-64, or any other CPU; forced by TF_WTA_PORTABLE_KERNELS=1 at load)}."""
     load_ops()
     return dict(_build_info)

@@ -27,32 +27,57 @@ namespace {
 constexpr int kLanes = 16;
 
 template <typename T>
-TF_WTA_HOT_LOOP T Dot(const T* __restrict__ a, const T* __restrict__ b,
-                      int64_t n) {
-  T acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j] * b[i + j];
-  }
-  for (int j = 0; i < n; ++i, ++j) acc[j] += a[i] * b[i];
-  for (int width = kLanes / 2; width > 0; width /= 2) {
-    for (int j = 0; j < width; ++j) acc[j] += acc[j + width];
-  }
-  return acc[0];
+T Dot(const T* a, const T* b, int64_t n) {
+  return RunHotLoop(
+      [](const T* __restrict__ a, const T* __restrict__ b,
+         int64_t n) TF_WTA_HOT_LOOP {
+        T acc[kLanes] = {};
+        int64_t i = 0;
+        for (; i + kLanes <= n; i += kLanes) {
+          for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j] * b[i + j];
+        }
+        for (int j = 0; i < n; ++i, ++j) acc[j] += a[i] * b[i];
+        for (int width = kLanes / 2; width > 0; width /= 2) {
+          for (int j = 0; j < width; ++j) acc[j] += acc[j + width];
+        }
+        return acc[0];
+      },
+      a, b, n);
 }
+
+// The gradient's split of the units into blocks summed separately: at most
+// kGradBlocks blocks, each of at least kMinGradBlockWork multiply-adds and
+// kMinGradBlockPairsPerRow pairs per row of x. A count set by the inputs
+// (rather than one block per thread) keeps grad_x's rounding independent of
+// the thread count. Each block costs a [B, D] buffer to zero and add (2 B D),
+// hence the pairs per row: a block's own work (2 D per pair) is at least 4x
+// that. A 2-core machine still pays a few extra passes over [B, D], and one
+// with more than 8 cores runs the blocks on 8 of them (the final sum over
+// the blocks uses all).
+constexpr int64_t kGradBlocks = 8;
+constexpr int64_t kMinGradBlockWork = 64 * 1024;
+constexpr int64_t kMinGradBlockPairsPerRow = 4;
 
 // y = alpha * v
 template <typename T>
-TF_WTA_HOT_LOOP void Scale(T alpha, const T* __restrict__ v, T* __restrict__ y,
-                           int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = alpha * v[i];
+void Scale(T alpha, const T* v, T* y, int64_t n) {
+  RunHotLoop(
+      [](T alpha, const T* __restrict__ v, T* __restrict__ y,
+         int64_t n) TF_WTA_HOT_LOOP {
+        for (int64_t i = 0; i < n; ++i) y[i] = alpha * v[i];
+      },
+      alpha, v, y, n);
 }
 
 // y += alpha * v
 template <typename T>
-TF_WTA_HOT_LOOP void Axpy(T alpha, const T* __restrict__ v, T* __restrict__ y,
-                          int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += alpha * v[i];
+void Axpy(T alpha, const T* v, T* y, int64_t n) {
+  RunHotLoop(
+      [](T alpha, const T* __restrict__ v, T* __restrict__ y,
+         int64_t n) TF_WTA_HOT_LOOP {
+        for (int64_t i = 0; i < n; ++i) y[i] += alpha * v[i];
+      },
+      alpha, v, y, n);
 }
 
 // `data` as the accumulator type: itself, or widened into `buffer` (n
@@ -273,16 +298,18 @@ struct HashedMatmulGrad<CPUDevice, T> {
     // One pass over the distinct units reads each selected weight row once:
     // its pairs accumulate the weight row's gradient from the x rows (which
     // stay in cache) and, from the same row while it is in cache, their
-    // grad_x rows. The units are cut into one block per thread, with about
-    // the same number of pairs each; block 0 accumulates grad_x in place
-    // (for the 16-bit types: in a float buffer too), the others into their
-    // own [B, D] buffers, summed in block order at the end, so the result
-    // does not depend on thread timing.
+    // grad_x rows. The units are cut into blocks with about the same number
+    // of pairs each; block 0 accumulates grad_x in place (for the 16-bit
+    // types: in a float buffer too), the others into their own [B, D]
+    // buffers, summed in block order at the end. The number of blocks
+    // depends on the inputs only, never on the thread count, so grad_x is
+    // bitwise the same at any intra-op parallelism and thread timing.
     thread::ThreadPool* pool = WorkerPool(ctx);
     const int64_t num_pairs = groups.pairs.NumElements();
     const int64_t num_blocks = std::max<int64_t>(
-        1, std::min<int64_t>({pool->NumThreads(), num_groups,
-                              num_pairs * dim / (64 * 1024) + 1}));
+        1, std::min<int64_t>(
+               {kGradBlocks, num_groups, num_pairs * dim / kMinGradBlockWork + 1,
+                num_pairs / (kMinGradBlockPairsPerRow * batch) + 1}));
     std::vector<int64_t> block_start(num_blocks + 1, num_groups);
     block_start[0] = 0;
     for (int64_t k = 1, u = 0; k < num_blocks; ++k) {

@@ -31,25 +31,33 @@ namespace {
 
 // y -= alpha * g
 template <typename T>
-TF_WTA_HOT_LOOP void SubScaled(T alpha, const T* __restrict__ g,
-                               T* __restrict__ y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] -= alpha * g[i];
+void SubScaled(T alpha, const T* g, T* y, int64_t n) {
+  RunHotLoop(
+      [](T alpha, const T* __restrict__ g, T* __restrict__ y,
+         int64_t n) TF_WTA_HOT_LOOP {
+        for (int64_t i = 0; i < n; ++i) y[i] -= alpha * g[i];
+      },
+      alpha, g, y, n);
 }
 
 template <typename T>
-TF_WTA_HOT_LOOP void AdamRow(T alpha, T beta_1, T beta_2, T epsilon,
-                             const T* __restrict__ g, T* __restrict__ m,
-                             T* __restrict__ v, T* __restrict__ var,
-                             int64_t n) {
-  const T one_minus_beta_1 = T(1) - beta_1;
-  const T one_minus_beta_2 = T(1) - beta_2;
-  for (int64_t i = 0; i < n; ++i) {
-    const T m_i = beta_1 * m[i] + one_minus_beta_1 * g[i];
-    const T v_i = beta_2 * v[i] + one_minus_beta_2 * g[i] * g[i];
-    m[i] = m_i;
-    v[i] = v_i;
-    var[i] -= alpha * m_i / (std::sqrt(v_i) + epsilon);
-  }
+void AdamRow(T alpha, T beta_1, T beta_2, T epsilon, const T* g, T* m, T* v,
+             T* var, int64_t n) {
+  RunHotLoop(
+      [](T alpha, T beta_1, T beta_2, T epsilon, const T* __restrict__ g,
+         T* __restrict__ m, T* __restrict__ v, T* __restrict__ var,
+         int64_t n) TF_WTA_HOT_LOOP {
+        const T one_minus_beta_1 = T(1) - beta_1;
+        const T one_minus_beta_2 = T(1) - beta_2;
+        for (int64_t i = 0; i < n; ++i) {
+          const T m_i = beta_1 * m[i] + one_minus_beta_1 * g[i];
+          const T v_i = beta_2 * v[i] + one_minus_beta_2 * g[i] * g[i];
+          m[i] = m_i;
+          v[i] = v_i;
+          var[i] -= alpha * m_i / (std::sqrt(v_i) + epsilon);
+        }
+      },
+      alpha, beta_1, beta_2, epsilon, g, m, v, var, n);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #define TF_WTA_AVX2_KEYS 1
 #endif
 
+#include "cc/kernels/cpu_loops.h"
 #include "cc/kernels/op_kernel_common.h"
 
 namespace tensorflow {
@@ -49,8 +50,8 @@ void HashRows(typename TTypes<T>::ConstMatrix x,
 
 // Argmax over every window for one tile of transposed keys [D, kTileRows]:
 // writes tile_codes[m * kTileRows + j] for lane j. The portable version, used
-// where TileArgmaxAvx2 (below) is not available.
-__attribute__((target_clones("avx2", "default"))) void TileArgmax(
+// where TileArgmaxAvx2 (below) is not.
+void TileArgmax(
     const int32_t* keys, const int32_t* windows, int64_t num_hashes,
     int64_t window_size, int32_t* tile_codes) {
   for (int64_t m = 0; m < num_hashes; ++m) {
@@ -79,11 +80,7 @@ __attribute__((target_clones("avx2", "default"))) void TileArgmax(
 // The key conversion and the transposition to [D, kTileRows] dominate the
 // tiled path; in AVX2 registers they take 8 x 8 blocks (8 rows x 8 columns)
 // at a time instead of one scalar and one strided store per element. Built
-// with the AVX2 target attribute and called only where the CPU has it.
-bool HaveAvx2() {
-  static const bool have = __builtin_cpu_supports("avx2");
-  return have;
-}
+// with the AVX2 target attribute and called only where UseSimdKernels().
 
 // OrderKey on 8 lanes: NaN -> INT32_MIN, -0.0 -> key of +0.0. Like OrderKey,
 // -0.0 is canonicalised on the bits: adding 0.0f would flush denormals to
@@ -203,7 +200,7 @@ void HashTile(typename TTypes<T>::ConstMatrix x,
   bool filled = false;
 #ifdef TF_WTA_AVX2_KEYS
   if constexpr (std::is_same<T, float>::value) {
-    if (rows == kTileRows && HaveAvx2()) {
+    if (rows == kTileRows && UseSimdKernels()) {
       TransposedKeysAvx2(&x(first_row, 0), dim, keys);
       filled = true;
     }
@@ -220,7 +217,7 @@ void HashTile(typename TTypes<T>::ConstMatrix x,
     }
   }
 #ifdef TF_WTA_AVX2_KEYS
-  if (HaveAvx2()) {
+  if (UseSimdKernels()) {
     TileArgmaxAvx2(keys, windows.data(), num_hashes, windows.dimension(1),
                    tile_codes);
   } else {
