@@ -86,6 +86,9 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         of its kernel rows, `self.index`, see `tf_wta.HashIndex` (defaults:
         50 tables, WTA windows of 8, about 16 units a bucket, rebuilt every
         50 training steps, buckets uncapped).
+      pool_size: int p >= 1, the index hashes mean-pooled copies of the
+        kernel rows and inputs, ceil(D / p) entries each (SLIDE's reduced
+        query; default 1: the vectors themselves).
       kernel_initializer, bias_initializer: as for `keras.layers.Dense`.
       kernel_regularizer, bias_regularizer: as for `keras.layers.Dense`, but
         lazy: each training step penalises only the rows it computes (a
@@ -110,7 +113,7 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
                  rebuild_every=50, rebuild_growth=1.0, max_bucket_size=None,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, seed=None, hash_type="wta",
-                 candidates=None, num_uniform=None, **kwargs):
+                 candidates=None, num_uniform=None, pool_size=1, **kwargs):
         super().__init__(**kwargs)
         self.units = positive_int(units, "units")
         if mode not in MODES:
@@ -138,7 +141,7 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         self.num_uniform = positive_int(num_uniform, "num_uniform", minimum=0)
         self.index = HashIndex(num_tables, codes_per_table, window_size, hash_type,
                                max_bucket_size, rebuild_every, rebuild_growth, seed,
-                               name="hash_index")
+                               pool_size, name="hash_index")
         self.index.resolve_codes_per_table(self.units)
         self.index.num_buckets  # raises now if the bucket keys overflow int32
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -260,6 +263,7 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
             "hash_type": self.index.hash_type,
             "candidates": self.candidates,
             "num_uniform": self.num_uniform,
+            "pool_size": self.index.pool_size,
         })
         return config
 
