@@ -36,7 +36,7 @@ import larochelle_shapes  # noqa: E402
 
 # Paper-like sizes scaled to a loaded 2-core CPU (paper: 12,000 / 8,000 /
 # 60,000 training and 50,000 / 50,000 / 10,000 test images).
-DATASETS = {"rectangles": (12_000, 5_000), "convex": (8_000, 5_000),
+DATASETS = {"rectangles": (6_000, 5_000), "convex": (8_000, 5_000),
             "fashion_mnist": (20_000, 10_000)}
 
 
@@ -95,7 +95,7 @@ def build_model(kind, input_dim, classes, args, config):
             args.hidden_units, activation="relu", mode="hidden",
             num_candidates=max(1, round(config["fraction"] * args.hidden_units)),
             hash_type=config["hash_type"], pool_size=config["pool_size"],
-            num_uniform=config["num_uniform"], num_tables=args.num_tables,
+            num_uniform=config["num_uniform"], num_tables=config["num_tables"],
             codes_per_table=args.codes_per_table, window_size=args.window_size,
             rebuild_every=args.rebuild_every, rebuild_growth=args.rebuild_growth, seed=0)
         layers.append(layer)
@@ -143,17 +143,29 @@ def train_and_test(kind, data, args, config=None):
             "epoch_s": round(statistics.median(seconds[1:] or seconds), 2)}
 
 
+# Hash settings of the sparse rows ("pool N": the index hashes inputs and rows
+# mean-pooled by N). "simhash pool 2" is WTADense's hidden-mode default
+# (hash_settings.MODE_DEFAULTS); "wta" was the default before it.
+VARIANTS = {
+    "wta": {"hash_type": "wta", "num_tables": 50, "pool_size": 1, "num_uniform": 0},
+    "wta pool 2": {"hash_type": "wta", "num_tables": 100, "pool_size": 2, "num_uniform": 0},
+    "simhash": {"hash_type": "simhash", "num_tables": 100, "pool_size": 1, "num_uniform": 0},
+    "simhash pool 2": {"hash_type": "simhash", "num_tables": 100, "pool_size": 2,
+                       "num_uniform": 0},
+    "simhash pool 4": {"hash_type": "simhash", "num_tables": 100, "pool_size": 4,
+                       "num_uniform": 0},
+    "simhash pool 2 + 32 uniform": {"hash_type": "simhash", "num_tables": 100, "pool_size": 2,
+                                    "num_uniform": 32},
+}
+
+
 def configurations(args):
-    """The sparse rows: every fraction x hash type x variant."""
-    variants = {"hash": (1, 0), "pooled": (args.pool_size, 0),
-                "uniform": (1, args.num_uniform), "pooled+uniform": (args.pool_size,
-                                                                     args.num_uniform)}
+    """The sparse rows: the main variant at every fraction, the others at
+    --compare-at."""
     for fraction in args.fractions:
-        for hash_type in args.hash_types:
-            for variant in args.variants:
-                pool_size, num_uniform = variants[variant]
-                yield {"fraction": fraction, "hash_type": hash_type, "variant": variant,
-                       "pool_size": pool_size, "num_uniform": num_uniform}
+        for variant in [args.main_variant] + args.variants:
+            if variant == args.main_variant or fraction in args.compare_at:
+                yield {"fraction": fraction, "variant": variant, **VARIANTS[variant]}
 
 
 def plot(rows, path):
@@ -187,14 +199,13 @@ def main(argv=None):
     parser.add_argument("--hidden-units", type=int, default=1000)
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.1, 0.25],
                         help="active fractions of the hidden units")
-    parser.add_argument("--hash-types", nargs="+", choices=("wta", "dwta", "simhash"),
-                        default=["wta", "simhash"])
-    parser.add_argument("--variants", nargs="+",
-                        choices=("hash", "pooled", "uniform", "pooled+uniform"),
-                        default=["hash", "pooled"])
-    parser.add_argument("--pool-size", type=int, default=8, help="of the pooled variants")
-    parser.add_argument("--num-uniform", type=int, default=32, help="of the uniform variants")
-    parser.add_argument("--num-tables", type=int, default=50)
+    parser.add_argument("--main-variant", choices=sorted(VARIANTS), default="simhash pool 2",
+                        help="hash settings (VARIANTS) run at every fraction")
+    parser.add_argument("--variants", nargs="*", choices=sorted(VARIANTS),
+                        default=["wta", "simhash", "simhash pool 4"],
+                        help="hash settings compared with it at --compare-at")
+    parser.add_argument("--compare-at", type=float, nargs="*", default=[0.05],
+                        help="fractions at which --variants run")
     parser.add_argument("--codes-per-table", type=int, default=None)
     parser.add_argument("--window-size", type=int, default=8)
     parser.add_argument("--rebuild-every", type=int, default=50)
@@ -203,7 +214,7 @@ def main(argv=None):
                         help="adam: tf_wta.LazyAdam; sgd: Keras SGD with momentum 0.9")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=8)
     args = parser.parse_args(argv)
 
     rows = []
@@ -211,7 +222,7 @@ def main(argv=None):
         train_size, test_size = DATASETS[name]
         data = load_dataset(name, args.train_size or train_size, args.test_size or test_size)
         runs = [("Dense", "dense", None, 1.0)] + [
-            (f"{c['hash_type']} {c['variant']}", "sparse", c, c["fraction"])
+            (c["variant"], "sparse", c, c["fraction"])
             for c in configurations(args)]
         dense_row = None
         for model_name, kind, config, active in runs:

@@ -74,7 +74,9 @@ class HashIndex(keras.layers.Layer):
         generator, which `keras.utils.set_random_seed` seeds).
       pool_size: int p >= 1: rows and queries are hashed through their
         mean-pooled copies, `mean_pool(v, p)` of ceil(D / p) entries (SLIDE's
-        dimension-reduced query), instead of themselves (p = 1).
+        dimension-reduced query), instead of themselves (p = 1). None: set
+        when the index is built, `hash_settings.default_pool_size` (2, or
+        less where the pooled vectors would be shorter than window_size).
     """
 
     def __init__(self, num_tables=50, codes_per_table=None, window_size=8, hash_type="wta",
@@ -96,7 +98,7 @@ class HashIndex(keras.layers.Layer):
             raise ValueError(f"rebuild_growth must be a number >= 1.0, got {rebuild_growth!r}")
         self.rebuild_growth = float(rebuild_growth)
         self.seed = seed
-        self.pool_size = positive_int(pool_size, "pool_size")
+        self.pool_size = None if pool_size is None else positive_int(pool_size, "pool_size")
 
     @property
     def radix(self):
@@ -124,13 +126,17 @@ class HashIndex(keras.layers.Layer):
         """Creates the variables for a matrix of shape (N, D)."""
         num_rows, dim = (int(size) for size in matrix_shape)
         self.resolve_codes_per_table(num_rows)
+        if self.pool_size is None:
+            self.pool_size = hash_settings.default_pool_size(dim, self.window_size)
         if self.pool_size > dim:
             raise ValueError(f"pool_size={self.pool_size} must be <= the input features ({dim})")
-        dim = -(-dim // self.pool_size)
-        if self.window_size > dim:
-            raise ValueError(f"window_size={self.window_size} must be <= the hashed features "
-                             f"({dim}: the input features mean-pooled by pool_size="
-                             f"{self.pool_size})")
+        hashed_dim = -(-dim // self.pool_size)
+        if self.window_size > hashed_dim:
+            pooled = (f": the {dim} input features mean-pooled by pool_size={self.pool_size}"
+                      if self.pool_size > 1 else "")
+            raise ValueError(f"window_size={self.window_size} must be <= the input features "
+                             f"({hashed_dim}{pooled})")
+        dim = hashed_dim
         seed = self.seed if self.seed is not None else int(np.random.randint(2**31 - 1))
         windows, signs = ops.simhash_projections(dim, self.num_hashes, self.window_size, seed)
         windows = windows.numpy()
