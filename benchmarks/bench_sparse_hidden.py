@@ -17,7 +17,8 @@ dataset-fashion-mnist package (benchmarks/fashion_mnist.py).
 Columns: test accuracy after the last epoch, multiplications per example
 of the test-time forward pass relative to the Dense MLP (hashing and
 pooling included, see `multiplications`), and the median seconds per
-training epoch. Writes results/sparse_hidden.json and .png.
+training epoch. Writes results/sparse_hidden_<datasets>[_<n>_layers].json
+and .png.
 """
 import argparse
 import os
@@ -233,7 +234,9 @@ def main(argv=None):
             row["epoch_rel"] = round(row["epoch_s"] / dense_row["epoch_s"], 2)
             rows.append(row)
             print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
-    common.report("sparse_hidden", rows, plot,
+    name = "_".join(["sparse_hidden", *args.datasets]
+                    + ([f"{args.layers}_layers"] if args.layers != 1 else []))
+    common.report(name, rows, plot,
                   ["dataset", "model", "active", "accuracy", "mults_rel", "epoch_s", "epoch_rel"],
                   **vars(args))
 

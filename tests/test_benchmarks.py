@@ -255,9 +255,9 @@ def test_sparse_hidden_runs_dense_and_sparse_rows(tmp_path):
     run_benchmark("bench_sparse_hidden.py", tmp_path, "--datasets", "rectangles", "--train-size",
                   "256", "--test-size", "128", "--epochs", "1", "--hidden-units", "100",
                   "--fractions", "0.1", "0.2", "--variants", "wta", "--compare-at", "0.1")
-    rows = json.loads((tmp_path / "sparse_hidden.json").read_text())["rows"]
+    rows = json.loads((tmp_path / "sparse_hidden_rectangles.json").read_text())["rows"]
     assert [(r["model"], r["active"]) for r in rows] == [
         ("Dense", 1.0), ("simhash pool 2", 0.1), ("wta", 0.1), ("simhash pool 2", 0.2)]
     assert rows[0]["mults_rel"] == 1.0 and all(r["mults_rel"] < 0.5 for r in rows[1:])
     assert all(0 <= r["accuracy"] <= 1 and r["epoch_s"] > 0 for r in rows)
-    assert (tmp_path / "sparse_hidden.png").exists()
+    assert (tmp_path / "sparse_hidden_rectangles.png").exists()
