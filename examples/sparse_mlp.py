@@ -77,7 +77,7 @@ def parse_args(argv=None):
                         help="training steps between index rebuilds")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=2e-3, help="LazyAdam")
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="LazyAdam")
     parser.add_argument("--verbose", type=int, default=1, help="Keras verbosity (0: silent)")
     return parser.parse_args(argv)
 
