@@ -261,3 +261,12 @@ def test_sparse_hidden_runs_dense_and_sparse_rows(tmp_path):
     assert rows[0]["mults_rel"] == 1.0 and all(r["mults_rel"] < 0.5 for r in rows[1:])
     assert all(0 <= r["accuracy"] <= 1 and r["epoch_s"] > 0 for r in rows)
     assert (tmp_path / "sparse_hidden_rectangles.png").exists()
+
+
+def test_sparse_hidden_profile_times_every_stage(tmp_path):
+    run_benchmark("profile_sparse_hidden.py", tmp_path, "--units", "200", "--dim", "64",
+                  "--batch", "8", "--repeats", "2")
+    row = json.loads((tmp_path / "sparse_hidden_profile.json").read_text())["rows"][0]
+    assert row["candidates"] == 10
+    assert all(row[stage] > 0 for stage in ("dense_step", "sparse_step", "hash_and_query",
+                                            "hashed_matmul", "scatter", "rehash_all_rows"))
