@@ -60,6 +60,11 @@ def _half_plane_region(rng, success_probability, min_pixels):
             return inside
 
 
+def _turn(a, b, c):
+    """Cross product of b - a and c - a: > 0 for a counter-clockwise turn."""
+    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+
 def _hull(points):
     """Convex hull of 2-D points (Andrew's monotone chain): float [h, 2],
     counter-clockwise, collinear points dropped."""
@@ -70,8 +75,7 @@ def _hull(points):
     def half(sequence):
         chain = []
         for p in sequence:
-            while len(chain) >= 2 and ((chain[-1][0] - chain[-2][0]) * (p[1] - chain[-2][1])
-                                       - (chain[-1][1] - chain[-2][1]) * (p[0] - chain[-2][0])) <= 0:
+            while len(chain) >= 2 and _turn(chain[-2], chain[-1], p) <= 0:
                 chain.pop()
             chain.append(p)
         return chain[:-1]
