@@ -296,3 +296,38 @@ def test_fastfood_dense_benchmark_reads_cached_features(tmp_path):
         assert row["ms_per_step"] > 0 and len(row["curve"]) == 3
     assert "target, fastfood: 14x fewer hidden parameters (met: >= 10x)" in out
     assert (tmp_path / "fastfood_dense.png").exists() and (tmp_path / "fastfood_dense.svg").exists()
+
+
+def test_sparse_hidden_counts_hash_and_candidate_multiplications():
+    from bench_sparse_hidden import hash_multiplications, multiplications
+
+    simhash = tf_wta.WTADense(1000, mode="hidden", num_candidates=50, num_tables=100,
+                              codes_per_table=6, window_size=8, hash_type="simhash",
+                              pool_size=4)
+    wta = tf_wta.WTADense(1000, mode="hidden", num_candidates=50, hash_type="wta", pool_size=1)
+    assert hash_multiplications(784, simhash) == 196 + 100 * 6 * 8  # pooling + projections
+    assert hash_multiplications(784, wta) == 0  # WTA only compares
+    dense = multiplications(784, [1000], 10, [1000], [0])
+    assert dense == 784 * 1000 + 1000 * 10
+    assert multiplications(784, [1000], 10, [50], [5000]) == 784 * 50 + 5000 + 1000 * 10
+
+
+def test_sparse_hidden_runs_dense_and_sparse_rows(tmp_path):
+    run_benchmark("bench_sparse_hidden.py", tmp_path, "--datasets", "rectangles", "--train-size",
+                  "256", "--test-size", "128", "--epochs", "1", "--hidden-units", "100",
+                  "--fractions", "0.1", "0.2", "--variants", "wta", "--compare-at", "0.1")
+    rows = json.loads((tmp_path / "sparse_hidden_rectangles.json").read_text())["rows"]
+    assert [(r["model"], r["active"]) for r in rows] == [
+        ("Dense", 1.0), ("simhash pool 2", 0.1), ("wta", 0.1), ("simhash pool 2", 0.2)]
+    assert rows[0]["mults_rel"] == 1.0 and all(r["mults_rel"] < 0.5 for r in rows[1:])
+    assert all(0 <= r["accuracy"] <= 1 and r["epoch_s"] > 0 for r in rows)
+    assert (tmp_path / "sparse_hidden_rectangles.png").exists()
+
+
+def test_sparse_hidden_profile_times_every_stage(tmp_path):
+    run_benchmark("profile_sparse_hidden.py", tmp_path, "--units", "200", "--dim", "64",
+                  "--batch", "8", "--repeats", "2")
+    row = json.loads((tmp_path / "sparse_hidden_profile.json").read_text())["rows"][0]
+    assert row["candidates"] == 10
+    assert all(row[stage] > 0 for stage in ("dense_step", "sparse_step", "hash_and_query",
+                                            "hashed_matmul", "scatter", "rehash_all_rows"))

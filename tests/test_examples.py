@@ -148,6 +148,20 @@ def test_sparse_mlp(data_dir, capsys):
     assert table["WTADense"][-2:] == [f"{hashed:,d}", f"{hashed / dense:.1%}"]
 
 
+def test_sparse_mlp_on_generated_rectangles(capsys):
+    import sparse_mlp
+
+    sparse_mlp.main(["--dataset", "rectangles", "--train-size", "256", "--test-size", "128",
+                     "--hidden-units", "100", "--num-candidates", "10", "--pool-size", "4",
+                     "--hash-type", "simhash", "--epochs", "1", "--verbose", "0"])
+    out = capsys.readouterr().out
+    assert "rectangles (2 classes), 784 pixels per image" in out
+    table = {line.split()[0]: line.split() for line in out.splitlines()
+             if line.split()[:1] in (["Dense"], ["WTADense"])}
+    hashed = sparse_mlp.multiplications(784, [100], 2, [10])
+    assert table["WTADense"][-2] == f"{hashed:,d}"
+
+
 def test_unprepared_dataset_offline_fails_fast(data_dir, monkeypatch):
     import time
 

@@ -26,9 +26,19 @@ def sparse_task(num_classes, dim, num_examples, support=12, seed=0, sample_seed=
     return x.astype(np.float32), y
 
 
-def test_default_hash_type_is_wta():
-    assert tf_wta.WTADense(10).index.hash_type == "wta"
-    assert tf_wta.WTADense(10, mode="hidden").index.hash_type == "wta"
+def test_default_hash_settings_by_mode():
+    output = tf_wta.WTADense(1000)
+    assert (output.index.hash_type, output.index.num_tables, output.index.pool_size) == (
+        "wta", 50, 1)
+    hidden = tf_wta.WTADense(1000, mode="hidden")
+    assert (hidden.index.hash_type, hidden.index.num_tables, hidden.index.pool_size) == (
+        "simhash", 100, None)
+    hidden.build((None, 784))
+    assert hidden.index.pool_size == 2 and hidden.get_config()["pool_size"] == 2
+    narrow = tf_wta.WTADense(100, mode="hidden")  # pooled by 2, 12 inputs leave 6 < 8 entries
+    narrow.build((None, 12))
+    assert narrow.index.pool_size == 1
+    assert tf_wta.WTADense(10, mode="hidden", hash_type="wta").index.hash_type == "wta"
     assert tf_wta.WTADense(10, mode="hidden", hash_type="dwta").index.hash_type == "dwta"
     assert tf_wta.WTADense(10, mode="hidden", hash_type="simhash").index.hash_type == "simhash"
     with pytest.raises(ValueError, match="hash_type must be one of"):
@@ -53,7 +63,7 @@ def test_config_saved_before_hash_type_loads_as_wta():
 def test_dwta_layer_hashes_inputs_and_kernel_rows_densified():
     layer = tf_wta.WTADense(100, mode="hidden", activation="relu", num_candidates=10,
                             num_tables=8, codes_per_table=2, window_size=4, seed=0,
-                            hash_type="dwta")
+                            hash_type="dwta", pool_size=1)
     layer.build((None, 64))
     layer.index.rebuild(layer.kernel)
     kernel_codes = tf_wta.densified_wta_hash(layer.kernel, layer.index.windows)
@@ -80,7 +90,7 @@ def test_keras_file_keeps_hash_type(tmp_path):
     model.fit(x, y, epochs=1, verbose=0)
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
-    assert [layer.index.hash_type for layer in loaded.layers[:2]] == ["dwta", "wta"]
+    assert [layer.index.hash_type for layer in loaded.layers[:2]] == ["dwta", "simhash"]
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
@@ -108,7 +118,8 @@ def test_hidden_layer_learns_a_sparse_task(hash_type, window_size):
 
 def test_simhash_layer_hashes_bits():
     layer = tf_wta.WTADense(1000, mode="hidden", activation="relu", num_candidates=10,
-                            num_tables=8, window_size=16, seed=0, hash_type="simhash")
+                            num_tables=8, window_size=16, seed=0, hash_type="simhash",
+                            pool_size=1)
     layer.build((None, 64))
     assert layer.index.radix == 2 and layer.index.num_buckets == 2 ** layer.index.codes_per_table
     assert layer.index.codes_per_table == 6  # 1,000 units / 2**6 = about 16 a bucket

@@ -24,6 +24,22 @@ def _replica_local(initializer, shape, dtype, name):
                           synchronization="on_read", name=name, autocast=False)
 
 
+def mean_pool(vectors, pool_size):
+    """Means of consecutive groups of `pool_size` entries (the last group
+    takes what is left): float [n, D] -> [n, ceil(D / pool_size)], same
+    dtype; the vectors themselves when pool_size is 1."""
+    vectors = tf.convert_to_tensor(vectors)
+    if pool_size == 1:
+        return vectors
+    dim = int(vectors.shape[-1])
+    groups = -(-dim // pool_size)
+    padded = tf.pad(vectors, [[0, 0], [0, groups * pool_size - dim]])
+    sums = tf.reduce_sum(tf.reshape(padded, [-1, groups, pool_size]), axis=-1)
+    sizes = np.full(groups, pool_size, np.float64)
+    sizes[-1] = dim - (groups - 1) * pool_size
+    return sums / tf.constant(sizes, vectors.dtype)
+
+
 @keras.saving.register_keras_serializable(package="tf_wta")
 class HashIndex(keras.layers.Layer):
     """Bucket tables of the rows of an `[N, D]` matrix (a layer's kernel),
@@ -56,11 +72,16 @@ class HashIndex(keras.layers.Layer):
       rebuild_growth: float >= 1, each period this factor longer than the last.
       seed: int seed of the hash windows (None: drawn from numpy's global
         generator, which `keras.utils.set_random_seed` seeds).
+      pool_size: int p >= 1: rows and queries are hashed through their
+        mean-pooled copies, `mean_pool(v, p)` of ceil(D / p) entries (SLIDE's
+        dimension-reduced query), instead of themselves (p = 1). None: set
+        when the index is built, `hash_settings.default_pool_size` (2, or
+        less where the pooled vectors would be shorter than window_size).
     """
 
     def __init__(self, num_tables=50, codes_per_table=None, window_size=8, hash_type="wta",
                  max_bucket_size=None, rebuild_every=50, rebuild_growth=1.0, seed=None,
-                 **kwargs):
+                 pool_size=1, **kwargs):
         super().__init__(**kwargs)
         self.num_tables = positive_int(num_tables, "num_tables")
         self.window_size = positive_int(window_size, "window_size", minimum=2)
@@ -77,6 +98,7 @@ class HashIndex(keras.layers.Layer):
             raise ValueError(f"rebuild_growth must be a number >= 1.0, got {rebuild_growth!r}")
         self.rebuild_growth = float(rebuild_growth)
         self.seed = seed
+        self.pool_size = None if pool_size is None else positive_int(pool_size, "pool_size")
 
     @property
     def radix(self):
@@ -104,9 +126,17 @@ class HashIndex(keras.layers.Layer):
         """Creates the variables for a matrix of shape (N, D)."""
         num_rows, dim = (int(size) for size in matrix_shape)
         self.resolve_codes_per_table(num_rows)
-        if self.window_size > dim:
+        if self.pool_size is None:
+            self.pool_size = hash_settings.default_pool_size(dim, self.window_size)
+        if self.pool_size > dim:
+            raise ValueError(f"pool_size={self.pool_size} must be <= the input features ({dim})")
+        hashed_dim = -(-dim // self.pool_size)
+        if self.window_size > hashed_dim:
+            pooled = (f": the {dim} input features mean-pooled by pool_size={self.pool_size}"
+                      if self.pool_size > 1 else "")
             raise ValueError(f"window_size={self.window_size} must be <= the input features "
-                             f"({dim})")
+                             f"({hashed_dim}{pooled})")
+        dim = hashed_dim
         seed = self.seed if self.seed is not None else int(np.random.randint(2**31 - 1))
         windows, signs = ops.simhash_projections(dim, self.num_hashes, self.window_size, seed)
         windows = windows.numpy()
@@ -129,8 +159,9 @@ class HashIndex(keras.layers.Layer):
             "rebuild_period")
 
     def hash_buckets(self, vectors):
-        """Bucket keys of vectors in every table: float [n, D] -> int32 [n, L]."""
-        vectors = tf.convert_to_tensor(vectors)
+        """Bucket keys of vectors in every table: float [n, D] -> int32 [n, L]
+        (their mean-pooled copies are hashed, see pool_size)."""
+        vectors = mean_pool(vectors, self.pool_size)
         if self.hash_type == "simhash":
             codes = ops.simhash(vectors, self.windows, self.signs)
         elif self.hash_type == "dwta":
@@ -222,5 +253,6 @@ class HashIndex(keras.layers.Layer):
             "window_size": self.window_size, "hash_type": self.hash_type,
             "max_bucket_size": self.max_bucket_size, "rebuild_every": self.rebuild_every,
             "rebuild_growth": self.rebuild_growth, "seed": self.seed,
+            "pool_size": self.pool_size,
         })
         return config

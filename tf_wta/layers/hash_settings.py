@@ -6,6 +6,19 @@ import math
 TARGET_BUCKET_SIZE = 16
 _INT32_MAX = 2**31 - 1
 
+# Hash settings WTADense takes when they are left unset, by mode. mode="hidden":
+# measured on benchmarks/bench_sparse_hidden.py (docs/benchmarks.md), one
+# layer of 1,000 units at 5% active on Fashion-MNIST and Convex pixels:
+# SimHash over 100 tables beat WTA; pooling 4 pixels helped on Fashion-MNIST
+# and hurt on Convex, pooling 2 helped on one and cost nothing on the other.
+# pool_size None is resolved by `default_pool_size`.
+MODE_DEFAULTS = {
+    "output": {"hash_type": "wta", "num_tables": 50, "pool_size": 1},
+    "hidden": {"hash_type": "simhash", "num_tables": 100, "pool_size": None},
+}
+# The pool size that `default_pool_size` aims at.
+HIDDEN_POOL_SIZE = 2
+
 
 def default_codes_per_table(units, window_size):
     """codes_per_table m with units / window_size**m close to TARGET_BUCKET_SIZE.
@@ -34,3 +47,20 @@ def default_num_uniform(units):
     """Uniformly drawn classes per step of the shared mode: 2,048, or the
     number of units of a smaller layer."""
     return min(units, 2048)
+
+
+def default_pool_size(dim, window_size):
+    """The pool size of an index whose pool_size was left to it (None):
+    HIDDEN_POOL_SIZE, or less where the pooled vectors would have fewer than
+    window_size entries.
+
+    Args:
+      dim: int D, the features of the hashed vectors; window_size: int K.
+    Returns:
+      int p >= 1 with ceil(D / p) >= K (p = 1 when D < K: then the index's
+      own window check explains the problem).
+    """
+    for pool_size in range(HIDDEN_POOL_SIZE, 1, -1):
+        if -(-dim // pool_size) >= window_size:
+            return pool_size
+    return 1

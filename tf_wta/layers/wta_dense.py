@@ -82,10 +82,14 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         example besides its own candidates, masked where they repeat one
         (default 0).
       num_tables, codes_per_table, window_size, hash_type, rebuild_every,
-        rebuild_growth, max_bucket_size: settings of the layer's hash index
-        of its kernel rows, `self.index`, see `tf_wta.HashIndex` (defaults:
-        50 tables, WTA windows of 8, about 16 units a bucket, rebuilt every
-        50 training steps, buckets uncapped).
+        rebuild_growth, max_bucket_size, pool_size: settings of the layer's
+        hash index of its kernel rows, `self.index`, see `tf_wta.HashIndex`
+        (defaults: windows of 8, about 16 units a bucket, rebuilt every 50
+        training steps, buckets uncapped; by mode, `hash_settings.MODE_DEFAULTS`:
+        mode="output" 50 WTA tables of the vectors themselves (pool_size 1);
+        mode="hidden" 100 SimHash tables of mean-pooled copies of the kernel
+        rows and inputs, pool_size 2 where the input has at least
+        2 * window_size features, measured on benchmarks/bench_sparse_hidden.py).
       kernel_initializer, bias_initializer: as for `keras.layers.Dense`.
       kernel_regularizer, bias_regularizer: as for `keras.layers.Dense`, but
         lazy: each training step penalises only the rows it computes (a
@@ -106,11 +110,11 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
     """
 
     def __init__(self, units, activation=None, use_bias=True, mode="output",
-                 num_candidates=None, num_tables=50, codes_per_table=None, window_size=8,
+                 num_candidates=None, num_tables=None, codes_per_table=None, window_size=8,
                  rebuild_every=50, rebuild_growth=1.0, max_bucket_size=None,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, seed=None, hash_type="wta",
-                 candidates=None, num_uniform=None, **kwargs):
+                 kernel_regularizer=None, bias_regularizer=None, seed=None, hash_type=None,
+                 candidates=None, num_uniform=None, pool_size=None, **kwargs):
         super().__init__(**kwargs)
         self.units = positive_int(units, "units")
         if mode not in MODES:
@@ -136,9 +140,13 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         if num_uniform is None:
             num_uniform = hash_settings.default_num_uniform(self.units) if shared else 0
         self.num_uniform = positive_int(num_uniform, "num_uniform", minimum=0)
+        defaults = hash_settings.MODE_DEFAULTS[mode]
+        num_tables = defaults["num_tables"] if num_tables is None else num_tables
+        hash_type = defaults["hash_type"] if hash_type is None else hash_type
+        pool_size = defaults["pool_size"] if pool_size is None else pool_size
         self.index = HashIndex(num_tables, codes_per_table, window_size, hash_type,
                                max_bucket_size, rebuild_every, rebuild_growth, seed,
-                               name="hash_index")
+                               pool_size, name="hash_index")
         self.index.resolve_codes_per_table(self.units)
         self.index.num_buckets  # raises now if the bucket keys overflow int32
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -242,8 +250,10 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
     @classmethod
     def from_config(cls, config):
         """The layer of a `get_config` dict."""
-        # Configs saved before `candidates` existed were trained per example.
-        return cls(**{"candidates": "per_example", **config})
+        # Configs saved before `candidates`, `hash_type` and `pool_size` existed
+        # were trained per example with WTA on the vectors themselves.
+        return cls(**{"candidates": "per_example", "hash_type": "wta", "pool_size": 1,
+                      **config})
 
     def get_config(self):
         """The constructor's arguments, for Keras saving."""
@@ -268,6 +278,7 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
             "hash_type": self.index.hash_type,
             "candidates": self.candidates,
             "num_uniform": self.num_uniform,
+            "pool_size": self.index.pool_size,
         })
         return config
 
