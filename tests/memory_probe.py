@@ -3,15 +3,18 @@ training with index rebuilds, measured in this process.
 
 `tests/test_no_leaks.py` runs it in a fresh process; by hand:
 
-    python tests/memory_probe.py ops        # bytes of growth per op, as JSON
-    python tests/memory_probe.py training
+    python tests/memory_probe.py ops        # resident bytes grown per op, as JSON
+    python tests/memory_probe.py training   # ... over 1,000 WTAModel steps
 
-Each measurement runs its workload once to warm up (TensorFlow's one-time
-caches, traced functions, allocator pools), then reads the resident set
-size (VmRSS) before and after running it again. A `leaking_control`
-workload that keeps a known number of bytes per call shows that the
-measurement sees a real per-call leak.
+Each measurement warms its workload up (TensorFlow's one-time caches,
+traced functions, allocator pools), then reads the resident set size
+(VmRSS) before and after running it (ops: twice, keeping the smaller
+growth), each time after handing malloc's free pages back to the system so
+that a leak cannot hide in pages an earlier run freed. A leaking control
+that keeps a known number of bytes per call (per step) shows that the
+measurement sees a real leak of that size.
 """
+import argparse
 import ctypes
 import gc
 import json
@@ -224,11 +227,13 @@ def measure_training(steps=TRAINING_STEPS, warm_up_steps=200, rebuild_every=10,
             "leaking_control": leaking}
 
 
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=("ops", "training"))
+    args = parser.parse_args()
+    print(json.dumps(measure_ops() if args.what == "ops" else measure_training()))
+
+
 if __name__ == "__main__":
-    what = sys.argv[1] if len(sys.argv) > 1 else "ops"
-    if what == "ops":
-        print(json.dumps(measure_ops()))
-    elif what == "training":
-        print(json.dumps(measure_training()))
-    else:
-        sys.exit(f"usage: {sys.argv[0]} ops|training")
+    main()
