@@ -46,8 +46,10 @@ INT32_MAX = 2**31 - 1
 INT32_MIN = -2**31
 HUGE_ATTRS = (2**31 - 1, 2**31, 2**40, 2**62)
 PASS, CLEAN_ERROR, FAILURE = "passed", "clean error", "failure"
-# A case id that aborts its worker on purpose: tests the runner's crash path.
+# Case ids that abort their worker, or spin forever, on purpose: test the
+# runner's crash and hang paths.
 CRASH_CASE_ID = -1
+HANG_CASE_ID = -2
 
 
 class Mismatch(AssertionError):
@@ -954,6 +956,8 @@ def run_case(op, seed, case_id):
     tf = _tf()
     if case_id == CRASH_CASE_ID:
         os.abort()
+    while case_id == HANG_CASE_ID:
+        pass
     rng = _rng(op, seed, case_id)
     try:
         case = GENERATORS[op](rng)
@@ -1159,6 +1163,8 @@ def _describe(op, seed, case_id):
     """The description of a case, regenerated here (cheap: no op runs)."""
     if case_id == CRASH_CASE_ID:
         return "(the runner's self-test: abort)"
+    if case_id == HANG_CASE_ID:
+        return "(the runner's self-test: spin)"
     try:
         return GENERATORS[op](_rng(op, seed, case_id)).description
     except Exception as error:  # noqa

@@ -46,3 +46,15 @@ def test_runner_reports_a_crash(monkeypatch):
     assert crash.status == fuzzing.FAILURE and "crash" in crash.detail
     assert "--case" in crash.reproducer()
     assert [o for o in outcomes if o.case_id == 0][0].status != fuzzing.FAILURE
+
+
+def test_runner_reports_a_hang():
+    """A case that spins is a hang once it has used `timeout` seconds of CPU
+    time (wall time is not used here: idle_factor is huge), and a fresh
+    worker runs the next case."""
+    with fuzzing.Runner(workers=1, timeout=1.0, idle_factor=1000.0) as runner:
+        outcomes = runner.run([("wta_hash", SEED, fuzzing.HANG_CASE_ID),
+                               ("wta_hash", SEED, 0)])
+    hang = [o for o in outcomes if o.case_id == fuzzing.HANG_CASE_ID][0]
+    assert hang.status == fuzzing.FAILURE and "of CPU time" in hang.detail
+    assert [o for o in outcomes if o.case_id == 0][0].status != fuzzing.FAILURE
