@@ -2,6 +2,7 @@
 
     python scripts/fuzz_ops.py --cases 10000 --seed 0 --workers 2
     python scripts/fuzz_ops.py --op query_index --seed 0 --case 123   # one reproducer
+    python scripts/fuzz_ops.py --cases 10000 --workers 4 --time-budget 3600   # what fits
 
 Prints a table per op: cases, passed, clean errors, failures, and each
 failure with its reproducer (--op/--seed/--case) and description. Exits 1

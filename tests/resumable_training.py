@@ -64,7 +64,7 @@ def training_data():
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
 
 
-def test_data():
+def held_out_data():
     return prototype_data(CLASSES, DIM, 512, seed=3, sample_seed=1)
 
 
@@ -122,7 +122,7 @@ def train(model, prefix, callbacks):
     """Fits EPOCHS epochs; saves the final state and held-out accuracy as
     `PREFIX-final.npz`."""
     model.fit(training_data(), epochs=EPOCHS, callbacks=callbacks, verbose=0)
-    x, y = test_data()
+    x, y = held_out_data()
     accuracy = model.evaluate(x, y, verbose=0, return_dict=True)["accuracy"]
     save_state(model, f"{prefix}-final.npz", accuracy)
 
@@ -141,7 +141,7 @@ def main(role, workdir):
     if role == "uninterrupted":
         train(model, prefix, [RecordState(prefix, RECORDED_STEPS)])
         model.save_weights(os.path.join(workdir, "checkpoint.weights.h5"))
-        x = test_data()[0][:64]
+        x = held_out_data()[0][:64]
         np.save(os.path.join(workdir, "inputs.npy"), x)
         np.savez(f"{prefix}-outputs.npz", **outputs(model, x))
     elif role == "interrupted":
