@@ -461,6 +461,8 @@ def gen_wta_buckets(rng):
         invalid = "window_size or codes_per_table < 1"
     elif count is None or count > INT32_MAX:
         invalid = "window_size ** codes_per_table overflows int32"
+    elif per_table > INT32_MAX:
+        invalid = "codes_per_table does not fit in int32"
     elif codes.shape[1] % per_table:
         invalid = "codes_per_table does not divide M"
     elif codes.size and (codes.min() < 0 or codes.max() >= window_size):
