@@ -2,6 +2,7 @@
 
     python scripts/fuzz_ops.py --cases 10000 --seed 0 --workers 2
     python scripts/fuzz_ops.py --op query_index --seed 0 --case 123   # one reproducer
+    python scripts/fuzz_ops.py --cases 10000 --workers 4 --time-budget 3600   # what fits
 
 Prints a table per op: cases, passed, clean errors, failures, and each
 failure with its reproducer (--op/--seed/--case) and description. Exits 1
@@ -10,6 +11,7 @@ when any case failed.
 import argparse
 import collections
 import os
+import signal
 import sys
 import time
 
@@ -30,9 +32,15 @@ def main():
     parser.add_argument("--case", type=int, action="append",
                         help="run only this case id (repeatable), e.g. a reproducer")
     parser.add_argument("--first-case", type=int, default=0)
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per case")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="CPU seconds per case before it counts as a hang (wall time: "
+                             "10x this)")
     parser.add_argument("--show", type=int, default=10, help="failures listed per op")
+    parser.add_argument("--time-budget", type=float, default=None,
+                        help="seconds: start no case after this, and report the cases run")
     args = parser.parse_args()
+    # A plain `kill` then stops the workers too (the runner's exit path).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ops = args.op or list(fuzzing.OPS)
     case_ids = args.case or range(args.first_case, args.first_case + args.cases)
     # Interleave the ops so that a slow op does not hold up the others.
@@ -54,9 +62,12 @@ def main():
                   flush=True)
 
     with fuzzing.Runner(workers=args.workers, timeout=args.timeout) as runner:
-        runner.run(jobs, on_outcome=progress)
+        runner.run(jobs, on_outcome=progress,
+                   deadline=None if args.time_budget is None else started + args.time_budget)
     elapsed = time.monotonic() - started
-    print(f"\nseed {args.seed}, {len(jobs)} cases in {elapsed:.0f} s, {args.workers} workers\n")
+    ran = sum(sum(c.values()) for c in counts.values())
+    cut = f" (time budget reached: {ran} of {len(jobs)} run)" if ran < len(jobs) else ""
+    print(f"\nseed {args.seed}, {ran} cases in {elapsed:.0f} s, {args.workers} workers{cut}\n")
     print("| op | cases | passed | clean errors | failures |")
     print("|---|---:|---:|---:|---:|")
     for op in ops:

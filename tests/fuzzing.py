@@ -21,8 +21,8 @@ its Python wrapper, the raw generated op (eager), or the raw op inside a
   * never a crash, a hang or a wrong result.
 
 Cases run in a child process (`Runner`): a crash (signal, abort) or a hang
-(timeout) kills only the child, is reported with the case's reproducer, and
-a fresh child takes over.
+(a CPU-time or wall-time limit) kills only the child, is reported with the
+case's reproducer, and a fresh child takes over.
 """
 import dataclasses
 import multiprocessing
@@ -46,8 +46,10 @@ INT32_MAX = 2**31 - 1
 INT32_MIN = -2**31
 HUGE_ATTRS = (2**31 - 1, 2**31, 2**40, 2**62)
 PASS, CLEAN_ERROR, FAILURE = "passed", "clean error", "failure"
-# A case id that aborts its worker on purpose: tests the runner's crash path.
+# Case ids that abort their worker, or spin forever, on purpose: test the
+# runner's crash and hang paths.
 CRASH_CASE_ID = -1
+HANG_CASE_ID = -2
 
 
 class Mismatch(AssertionError):
@@ -459,6 +461,8 @@ def gen_wta_buckets(rng):
         invalid = "window_size or codes_per_table < 1"
     elif count is None or count > INT32_MAX:
         invalid = "window_size ** codes_per_table overflows int32"
+    elif per_table > INT32_MAX:
+        invalid = "codes_per_table does not fit in int32"
     elif codes.shape[1] % per_table:
         invalid = "codes_per_table does not divide M"
     elif codes.size and (codes.min() < 0 or codes.max() >= window_size):
@@ -954,6 +958,8 @@ def run_case(op, seed, case_id):
     tf = _tf()
     if case_id == CRASH_CASE_ID:
         os.abort()
+    while case_id == HANG_CASE_ID:
+        pass
     rng = _rng(op, seed, case_id)
     try:
         case = GENERATORS[op](rng)
@@ -979,6 +985,9 @@ def run_case(op, seed, case_id):
     return Outcome(op, seed, case_id, PASS, case.description)
 
 
+READY = "ready"  # a worker's first message, once TensorFlow and the ops are loaded
+
+
 def _worker_main(connection):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import warnings
@@ -986,11 +995,24 @@ def _worker_main(connection):
     np.seterr(all="ignore")
     import tf_wta
     tf_wta.load_ops()
+    _tf().get_logger().setLevel("ERROR")  # retracing warnings: every graph case traces
+    connection.send(READY)
     while True:
         job = connection.recv()
         if job is None:
             return
         connection.send(dataclasses.asdict(run_case(*job)))
+
+
+def _cpu_seconds(pid):
+    """CPU time (user + system, all threads) a live process has used, from
+    /proc; None where /proc is not available."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class _Worker:
@@ -999,12 +1021,21 @@ class _Worker:
         self.process = context.Process(target=_worker_main, args=(child,), daemon=True)
         self.process.start()
         child.close()
+        self.ready = False
         self.job = None
-        self.started = None
+        self.started = time.monotonic()  # of the process, then of each job
+        self.cpu_at_start = 0.0
 
     def submit(self, job):
         self.job, self.started = job, time.monotonic()
+        self.cpu_at_start = _cpu_seconds(self.process.pid) or 0.0
         self.connection.send(job)
+
+    def case_time(self):
+        """(wall seconds, CPU seconds or None) the current job has taken."""
+        cpu = _cpu_seconds(self.process.pid)
+        return (time.monotonic() - self.started,
+                None if cpu is None else cpu - self.cpu_at_start)
 
     def stop(self):
         if self.process.is_alive():
@@ -1014,13 +1045,20 @@ class _Worker:
 
 class Runner:
     """Runs cases in `workers` child processes that outlive many cases; a
-    child that crashes or exceeds `timeout` seconds on a case is killed,
-    reported, and replaced. The first case of a fresh child also pays for
-    importing TensorFlow (`startup` extra seconds)."""
+    child that crashes on a case, or hangs on it, is killed, reported, and
+    replaced.
 
-    def __init__(self, workers=1, timeout=60.0, startup=120.0):
+    A hang is a case that used `timeout` seconds of CPU time (a busy loop),
+    or ran `idle_factor * timeout` seconds of wall time (a deadlock): on a
+    loaded machine (the long fuzz runs under `nice`), wall time alone would
+    report starved cases as hangs. A child gets `startup` seconds to import
+    TensorFlow before its first case; one that cannot is an error of the
+    environment (RuntimeError), not of a case."""
+
+    def __init__(self, workers=1, timeout=60.0, startup=900.0, idle_factor=10.0):
         self.context = multiprocessing.get_context("spawn")
         self.size, self.timeout, self.startup = workers, timeout, startup
+        self.idle_factor = idle_factor
         self.workers = []
 
     def __enter__(self):
@@ -1039,11 +1077,12 @@ class Runner:
             worker.stop()
         self.workers = []
 
-    def run(self, jobs, on_outcome=None):
-        """Runs (op, seed, case_id) jobs; returns their Outcomes in order of completion."""
+    def run(self, jobs, on_outcome=None, deadline=None):
+        """Runs (op, seed, case_id) jobs; returns their Outcomes in order of
+        completion. With `deadline` (a time.monotonic() value), jobs not
+        started by then are left out: the outcomes are of the jobs run."""
         jobs = list(jobs)[::-1]
         outcomes = []
-        fresh = {}
 
         def finish(outcome):
             outcomes.append(outcome)
@@ -1051,26 +1090,25 @@ class Runner:
                 on_outcome(outcome)
 
         while jobs or any(w.job for w in self.workers):
+            if deadline is not None and time.monotonic() > deadline:
+                jobs.clear()
             while len(self.workers) < self.size and (jobs or not self.workers):
-                worker = _Worker(self.context)
-                fresh[id(worker)] = True
-                self.workers.append(worker)
+                self.workers.append(_Worker(self.context))
             for worker in self.workers:
-                if worker.job is None and jobs:
+                if worker.ready and worker.job is None and jobs:
                     worker.submit(jobs.pop())
-            busy = [w for w in self.workers if w.job]
-            if not busy:
-                break
-            ready = multiprocessing.connection.wait([w.connection for w in busy]
-                                                    + [w.process.sentinel for w in busy], 0.5)
-            for worker in busy:
-                limit = self.timeout + (self.startup if fresh.get(id(worker)) else 0)
+            waiting = [w for w in self.workers if w.job or not w.ready]
+            ready = multiprocessing.connection.wait(
+                [w.connection for w in waiting] + [w.process.sentinel for w in waiting], 0.5)
+            for worker in waiting:
+                if not worker.ready:
+                    self._start(worker, ready)
+                    continue
                 op, seed, case_id = worker.job
                 if worker.connection in ready:
                     try:
                         finish(Outcome(**worker.connection.recv()))
                         worker.job = None
-                        fresh[id(worker)] = False
                         continue
                     except (EOFError, OSError):
                         pass
@@ -1083,20 +1121,52 @@ class Runner:
                         reason += f", signal {-code}"
                     finish(Outcome(op, seed, case_id, FAILURE, _describe(op, seed, case_id),
                                    reason + ")"))
-                elif time.monotonic() - worker.started > limit:
-                    finish(Outcome(op, seed, case_id, FAILURE, _describe(op, seed, case_id),
-                                   f"hang: no result in {limit:.0f} s"))
                 else:
-                    continue
+                    hang = self._hang(worker)
+                    if not hang:
+                        continue
+                    finish(Outcome(op, seed, case_id, FAILURE, _describe(op, seed, case_id),
+                                   hang))
                 worker.stop()
                 self.workers.remove(worker)
         return outcomes
+
+    def _start(self, worker, ready):
+        """Marks a starting worker ready once it says so; raises if it died
+        or took longer than `startup` seconds."""
+        if worker.connection in ready:
+            try:
+                message = worker.connection.recv()
+            except (EOFError, OSError):
+                message = None
+            if message == READY:
+                worker.ready = True
+                return
+        if not worker.process.is_alive() or worker.connection in ready:
+            raise RuntimeError(f"a fuzz worker died while importing tf_wta (exit code "
+                               f"{worker.process.exitcode}); run `python -c 'import tf_wta; "
+                               f"tf_wta.load_ops()'` to see why")
+        if time.monotonic() - worker.started > self.startup:
+            raise RuntimeError(f"a fuzz worker did not import tf_wta in {self.startup:.0f} s")
+
+    def _hang(self, worker):
+        """The reason the worker's current case counts as a hang, or None."""
+        wall, cpu = worker.case_time()
+        if cpu is not None and cpu > self.timeout:
+            return f"hang: {cpu:.0f} s of CPU time without a result ({wall:.0f} s wall)"
+        if wall > self.timeout * self.idle_factor:
+            return f"hang: no result in {wall:.0f} s"
+        if cpu is None and wall > self.timeout:
+            return f"hang: no result in {wall:.0f} s"
+        return None
 
 
 def _describe(op, seed, case_id):
     """The description of a case, regenerated here (cheap: no op runs)."""
     if case_id == CRASH_CASE_ID:
         return "(the runner's self-test: abort)"
+    if case_id == HANG_CASE_ID:
+        return "(the runner's self-test: spin)"
     try:
         return GENERATORS[op](_rng(op, seed, case_id)).description
     except Exception as error:  # noqa

@@ -19,6 +19,8 @@ def wta_buckets(codes, window_size, codes_per_table):
     """buckets[b, t] = sum_j codes[b, t * m + j] * window_size ** j."""
     codes = np.asarray(codes, dtype=np.int64)
     batch, num_hashes = codes.shape
+    if not num_hashes:  # codes_per_table may then be huge: no powers array of that length
+        return np.zeros((batch, 0), np.int32)
     grouped = codes.reshape(batch, num_hashes // codes_per_table, codes_per_table)
     powers = window_size ** np.arange(codes_per_table, dtype=np.int64)
     return (grouped * powers).sum(axis=-1).astype(np.int32)

@@ -122,6 +122,26 @@ def test_bucket_count_overflowing_int32():
                                                 codes_per_table=11))()
 
 
+@pytest.mark.parametrize("codes_per_table", [2**31, 2**40])
+def test_codes_per_table_beyond_int32_with_one_bucket(codes_per_table):
+    """window_size=1 keeps window_size ** codes_per_table at 1, and M=0 is a
+    multiple of anything: only the int32 attribute can reject it (found by
+    the long fuzz: `--op wta_buckets --seed 0 --case 1788`)."""
+    with pytest.raises(ValueError, match=f"codes_per_table must fit in int32, got "
+                                         f"{codes_per_table}"):
+        tf_wta.wta_buckets(tf.zeros([7, 0], tf.int32), 1, codes_per_table)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="codes_per_table"):
+        raw_ops.wta_buckets(tf.zeros([7, 0], tf.int32), window_size=1,
+                            codes_per_table=codes_per_table)
+
+
+def test_one_bucket_and_no_codes_give_no_tables():
+    """The largest valid codes_per_table (fuzz case `--op wta_buckets --seed 0
+    --case 1249`, whose reference once allocated 2**31 powers)."""
+    out = tf_wta.wta_buckets(tf.zeros([8, 0], tf.int32), 1, 2**31 - 1)
+    assert out.shape == (8, 0) and out.dtype == tf.int32
+
+
 @pytest.mark.parametrize("bad_code", [-1, 4])
 def test_code_outside_window(bad_code, device):
     codes = np.zeros((3, 4), np.int32)

@@ -7,6 +7,8 @@ import fuzzing
 
 CASES_PER_OP = 25
 SEED = 20261205
+# Cases the long fuzz (scripts/fuzz_ops.py --seed 0) failed once, now fixed.
+REGRESSIONS = [("wta_buckets", 0, 1249), ("wta_buckets", 0, 1377), ("wta_buckets", 0, 1788)]
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +48,23 @@ def test_runner_reports_a_crash(monkeypatch):
     assert crash.status == fuzzing.FAILURE and "crash" in crash.detail
     assert "--case" in crash.reproducer()
     assert [o for o in outcomes if o.case_id == 0][0].status != fuzzing.FAILURE
+
+
+def test_runner_reports_a_hang():
+    """A case that spins is a hang once it has used `timeout` seconds of CPU
+    time (wall time is not used here: idle_factor is huge), and a fresh
+    worker runs the next case."""
+    with fuzzing.Runner(workers=1, timeout=1.0, idle_factor=1000.0) as runner:
+        outcomes = runner.run([("wta_hash", SEED, fuzzing.HANG_CASE_ID),
+                               ("wta_hash", SEED, 0)])
+    hang = [o for o in outcomes if o.case_id == fuzzing.HANG_CASE_ID][0]
+    assert hang.status == fuzzing.FAILURE and "of CPU time" in hang.detail
+    assert [o for o in outcomes if o.case_id == 0][0].status != fuzzing.FAILURE
+
+
+def test_regressions_from_the_long_fuzz():
+    with fuzzing.Runner(workers=1, timeout=60.0) as runner:
+        outcomes = runner.run(REGRESSIONS)
+    failures = [o for o in outcomes if o.status == fuzzing.FAILURE]
+    assert len(outcomes) == len(REGRESSIONS) and not failures, "\n".join(
+        f"{o.reproducer()}: {o.description}\n  {o.detail[:1500]}" for o in failures)

@@ -1,10 +1,10 @@
 """The training forward pass of an output-mode WTADense: which classes a
 step scores, and their outputs."""
-import keras
 import tensorflow as tf
 
 from tf_wta.candidates import candidates_with_labels
 from tf_wta.labels import check_label_range, label_matrix
+from tf_wta.layers.training_step import current_training_step
 from tf_wta.layers.candidate_sets import (append_uniform_draws, candidates_with_all_labels,
                                           shared_candidate_set, shared_logits)
 
@@ -45,9 +45,16 @@ class OutputTraining:
         return tf.concat([hashed, self._uniform_draws()], axis=0)
 
     def _uniform_draws(self):
-        draws = keras.random.randint((self.num_uniform,), 0, self.units,
-                                     seed=self.seed_generator, dtype="int32")
-        return tf.cast(draws, tf.int32)
+        """int32 [num_uniform] units drawn uniformly with replacement, a pure
+        function of the layer's seed and the training step (the optimizer's
+        iterations in `WTAModel`'s step, else the index's step count): both
+        are saved with the model, so a run restored from a checkpoint or a
+        `BackupAndRestore` backup draws what the uninterrupted run drew."""
+        context = current_training_step()
+        step = self.index.steps if context is None else context.step
+        seed = tf.stack([tf.constant(self.uniform_seed, tf.int64), tf.cast(step, tf.int64)])
+        return tf.random.stateless_uniform([self.num_uniform], seed, minval=0,
+                                           maxval=self.units, dtype=tf.int32)
 
     def training_outputs(self, inputs, labels):
         """The training forward pass of an output layer (its `call` in

@@ -1,5 +1,6 @@
 """WTADense: a Dense layer that computes only the units its input hashes to."""
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tf_wta import ops
@@ -96,7 +97,9 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         penalty on the whole kernel would make its gradient dense and
         defeat the sparse update); `row_penalty`.
       seed: int seed of the hash windows and the uniform draws (None: drawn
-        from the generators `keras.utils.set_random_seed` seeds).
+        from the generators `keras.utils.set_random_seed` seeds). A step's
+        uniform draws depend only on the seed and the step number, so a
+        run resumed from a checkpoint draws what the uninterrupted run did.
     Input: float `[B, D]`. Output: `[B, units]` (see the modes above).
 
     Mixed precision: under a "mixed_float16" or "mixed_bfloat16" policy
@@ -154,7 +157,9 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        # The uniform draws are a function of this seed and the training
+        # step, not of a random state that checkpoints would not save.
+        self.uniform_seed = seed if seed is not None else int(np.random.randint(2**31 - 1))
         # XLA cannot compile custom ops; Keras' jit_compile="auto" honours this.
         self.supports_jit = False
 

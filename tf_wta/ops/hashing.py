@@ -194,8 +194,14 @@ def wta_buckets(codes, window_size, codes_per_table, name=None):
       name: optional op name.
     Returns:
       int32 [B, M / codes_per_table] keys in [0, window_size ** codes_per_table).
+    Raises:
+      ValueError: a wrong rank or dtype, window_size ** codes_per_table
+        overflowing int32, codes_per_table not fitting in int32, or a static
+        M that codes_per_table does not divide.
     """
     num_buckets(window_size, codes_per_table)
+    if codes_per_table > _INT32_MAX:  # only window_size=1 lets it through num_buckets
+        raise ValueError(f"codes_per_table must fit in int32, got {codes_per_table}")
     codes = _matrix(codes, "codes", (tf.int32,))
     num_hashes = codes.shape[1]
     if num_hashes is not None and num_hashes % codes_per_table:
