@@ -1,6 +1,10 @@
 """Default hash settings for a layer of a given size."""
 import math
 
+from tf_wta._arguments import positive_int
+
+CANDIDATE_MODES = ("shared", "per_example")
+
 # Units per bucket that the default codes_per_table aims at: large enough that
 # a query meets many units, small enough that counting collisions stays cheap.
 TARGET_BUCKET_SIZE = 16
@@ -64,3 +68,32 @@ def default_pool_size(dim, window_size):
         if -(-dim // pool_size) >= window_size:
             return pool_size
     return 1
+
+
+def candidate_settings(units, mode, candidates, num_candidates, num_uniform):
+    """WTADense's candidate arguments, checked, with their defaults filled in.
+
+    Args:
+      units: int N; mode: "output" or "hidden"; candidates: "shared",
+        "per_example" or None; num_candidates, num_uniform: int or None.
+    Returns:
+      (candidates, num_candidates, num_uniform): str, int, int.
+    Raises:
+      ValueError naming the argument that is out of range.
+    """
+    if candidates is None:
+        candidates = "shared" if mode == "output" else "per_example"
+    if candidates not in CANDIDATE_MODES or (mode == "hidden" and candidates == "shared"):
+        raise ValueError(f"candidates must be one of {CANDIDATE_MODES} (only 'per_example' "
+                         f"for mode='hidden'), got {candidates!r}")
+    shared = candidates == "shared"
+    if num_candidates is None:
+        num_candidates = default_num_candidates(units, shared)
+    # The shared set works without hashed classes (labels + uniform draws).
+    num_candidates = positive_int(num_candidates, "num_candidates", minimum=0 if shared else 1)
+    if num_candidates > units:
+        raise ValueError(f"num_candidates={num_candidates} must be <= units={units}; lower "
+                         f"num_candidates")
+    if num_uniform is None:
+        num_uniform = default_num_uniform(units) if shared else 0
+    return candidates, num_candidates, positive_int(num_uniform, "num_uniform", minimum=0)

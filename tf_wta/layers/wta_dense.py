@@ -12,26 +12,13 @@ from tf_wta.layers.hash_index import HashIndex
 from tf_wta.layers.lazy_regularization import LazyRowRegularization
 from tf_wta.layers.output_training import OutputTraining
 from tf_wta.layers.retrieval import Retrieval
+from tf_wta.layers.row_initializer import row_per_unit
 from tf_wta.layers.training_step import current_training_step
 
 MODES = ("output", "hidden")
-CANDIDATE_MODES = ("shared", "per_example")
 # Float compute dtypes: float32/float64, and the 16-bit ones of the
 # "mixed_float16" / "mixed_bfloat16" policies.
 COMPUTE_DTYPES = ("float32", "float64", "float16", "bfloat16")
-
-
-def _row_per_unit(initializer):
-    """An initializer for a [units, D] kernel that draws what `initializer`
-    draws for Dense's [D, units] kernel. Variance-scaling initializers get
-    their fan mode swapped (no transposed copy: a 1,000,000-unit kernel is
-    5 GB); the others do not depend on the orientation."""
-    if not isinstance(initializer, keras.initializers.VarianceScaling):
-        return initializer
-    swapped = {"fan_in": "fan_out", "fan_out": "fan_in"}.get(initializer.mode, initializer.mode)
-    return keras.initializers.VarianceScaling(scale=initializer.scale, mode=swapped,
-                                              distribution=initializer.distribution,
-                                              seed=initializer.seed)
 
 
 @keras.saving.register_keras_serializable(package="tf_wta")
@@ -125,24 +112,9 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         self.mode = mode
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
-        if candidates is None:
-            candidates = "shared" if mode == "output" else "per_example"
-        if candidates not in CANDIDATE_MODES or (mode == "hidden" and candidates == "shared"):
-            raise ValueError(f"candidates must be one of {CANDIDATE_MODES} (only 'per_example' "
-                             f"for mode='hidden'), got {candidates!r}")
-        self.candidates = candidates
-        shared = candidates == "shared"
-        if num_candidates is None:
-            num_candidates = hash_settings.default_num_candidates(self.units, shared)
-        # The shared set works without hashed classes (labels + uniform draws).
-        self.num_candidates = positive_int(num_candidates, "num_candidates",
-                                           minimum=0 if shared else 1)
-        if self.num_candidates > self.units:
-            raise ValueError(f"num_candidates={self.num_candidates} must be <= units="
-                             f"{self.units}; lower num_candidates")
-        if num_uniform is None:
-            num_uniform = hash_settings.default_num_uniform(self.units) if shared else 0
-        self.num_uniform = positive_int(num_uniform, "num_uniform", minimum=0)
+        self.candidates, self.num_candidates, self.num_uniform = (
+            hash_settings.candidate_settings(self.units, mode, candidates, num_candidates,
+                                             num_uniform))
         defaults = hash_settings.MODE_DEFAULTS[mode]
         num_tables = defaults["num_tables"] if num_tables is None else num_tables
         hash_type = defaults["hash_type"] if hash_type is None else hash_type
@@ -180,7 +152,7 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         self.index.build((self.units, input_dim))
         self.kernel = self.add_weight(
             name="kernel", shape=(self.units, input_dim),
-            initializer=_row_per_unit(self.kernel_initializer))
+            initializer=row_per_unit(self.kernel_initializer))
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight(name="bias", shape=(self.units,),
