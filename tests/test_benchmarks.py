@@ -214,7 +214,7 @@ def test_extreme_classification_runs_dense_and_sampled_arms(tmp_path):
     assert [r["method"] for r in rows] == ["dense", "uniform-128"], out
     for row in rows:
         assert row["labels"] == 2000 and row["structure"] == "clusters"
-        assert row["steps_done"] > 10 and row["ms_per_step"] > 0 and row["peak_mb"] > 0
+        assert row["steps_done"] > 0 and row["ms_per_step"] > 0 and row["peak_mb"] > 0
         assert 0 <= row["final_P@1"] <= 1 and 0 <= row["final_P@5"] <= 0.2
         assert (row["P@1@budget"], row["P@5@budget"]) == (row["final_P@1"], row["final_P@5"])
         assert row["P@1@60s"] is None and "recall@1" not in row
@@ -232,7 +232,7 @@ def test_extreme_classification_runs_wta_arms_with_kwargs(tmp_path):
     rows = data["rows"]
     assert [r["method"] for r in rows] == ["wta-per-example", "wta-shared"], out
     for row in rows:
-        assert row["steps_done"] > 10 and 0 <= row["final_P@1"] <= 1
+        assert row["steps_done"] > 0 and 0 <= row["final_P@1"] <= 1
         assert 0 <= row["recall@1"] <= 1 and 0 <= row["recall@10"] <= 1
         assert 0 < row["partition_share"] <= 1
 
