@@ -16,7 +16,7 @@ NO_TENSORS = {"build_info", "load_ops", "num_buckets", "export_top_k", "fit_with
               "RescaledTraining.history", "CandidateQuality.on_train_batch_end",
               "CandidateQuality.on_epoch_end", "WTAModel.compile", "WTAModel.compile_from_config",
               "WTASequential.compile", "WTASequential.compile_from_config",
-              "xml_repository", "xml_repository.read_header"}
+              "xml_repository", "xml_repository.read_header", "is_chief"}
 # Keras' hooks that take no tensors, or shapes only.
 CONFIG_METHODS = ("get_config", "from_config")
 SHAPE_METHODS = ("build", "compute_output_shape")

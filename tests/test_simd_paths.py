@@ -74,8 +74,10 @@ def _start_child(path, portable):
     package_parent = os.path.dirname(os.path.dirname(tf_wta.__file__))
     env = {**os.environ, "PYTHONPATH": package_parent, "TF_CPP_MIN_LOG_LEVEL": "2",
            "CUDA_VISIBLE_DEVICES": "", "TF_WTA_PORTABLE_KERNELS": "1" if portable else ""}
+    # cwd: `python -c` puts it first on sys.path, and the source tree's
+    # tf_wta/ has no library when CI tests the installed wheel.
     return subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=path.parent)
 
 
 def _assert_close(got, want, scale, relative, what):

@@ -21,8 +21,9 @@ from tf_wta._arguments import positive_int
 
 def is_chief(strategy):
     """Whether this process is the one that writes shared files (checkpoints,
-    logs) under `strategy`: the "chief" task, else worker 0 of a cluster
-    without one; always True for single-machine strategies."""
+    logs) under `strategy` (a `tf.distribute.Strategy`): the "chief" task,
+    else worker 0 of a cluster without one; always True for single-machine
+    strategies. Returns a Python bool."""
     resolver = getattr(strategy, "cluster_resolver", None)
     cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
     if not cluster:
