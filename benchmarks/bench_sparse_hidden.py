@@ -29,8 +29,6 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
-import numpy as np  # noqa: E402
-
 import common  # noqa: E402
 import fashion_mnist  # noqa: E402
 import larochelle_shapes  # noqa: E402
