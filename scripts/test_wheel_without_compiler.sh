@@ -12,10 +12,6 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 .venv/bin/python -m venv "$scratch/venv"
 site=$("$scratch/venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
-# Appended to sys.path after the venv's own site-packages, so the venv's
-# tf_wta wins over the one installed in .venv (checked below).
-echo "$dependencies" > "$site/tf_wta_test_dependencies.pth"
-
 # A subshell, so that the trap runs with the full PATH.
 (
 cd "$scratch"
@@ -27,6 +23,10 @@ for compiler in gcc g++ cc c++ clang nvcc; do
     fi
 done
 pip install --quiet --no-deps --no-index "$wheel"
+# Only now, so that pip does not take .venv's tf_wta for this one: appended
+# to sys.path after the venv's own site-packages, so the venv's tf_wta wins
+# over the one installed in .venv (checked below).
+echo "$dependencies" > "$site/tf_wta_test_dependencies.pth"
 TF_CPP_MIN_LOG_LEVEL=2 python - "$scratch/venv" <<'PYTHON'
 import os
 import sys
