@@ -331,3 +331,21 @@ def test_sparse_hidden_profile_times_every_stage(tmp_path):
     assert row["candidates"] == 10
     assert all(row[stage] > 0 for stage in ("dense_step", "sparse_step", "hash_and_query",
                                             "hashed_matmul", "scatter", "rehash_all_rows"))
+
+
+@pytest.mark.slow
+def test_shard_costs_measures_every_shard_and_estimates_the_layer(tmp_path):
+    out = run_benchmark("bench_shard_costs.py", tmp_path, "--shard-rows", "3000", "6000",
+                        "--dim", "32", "--batch", "16", "--num-uniform", "48",
+                        "--touched", "8", "64", "--num-candidates", "8", "--num-tables", "4",
+                        "--classes", "1000000", "--shard-memory-gb", "0.1", "--repeats", "2")
+    result = json.loads((tmp_path / "shard_costs.json").read_text())
+    assert [r["rows"] for r in result["rows"]] == [3000, 6000]
+    for row in result["rows"]:
+        assert all(row[key] > 0 for key in ("gather_ms@8", "update_ms@64", "query_ms",
+                                            "rebuild_ms", "index_mb"))
+    (estimate,) = result["metadata"]["estimate"]
+    # 3 x 4 bytes x 10^6 x 32 = 366 MiB of state over 0.1 GiB shards.
+    assert estimate["shards"] == 4 and estimate["rows_per_shard_per_step"] == 16
+    assert estimate["mb_per_worker_step"] == round(2 * 64 * (4 * 32 + 8) / 2**20, 1)
+    assert estimate["step_ms"] >= estimate["worker_ms"] and "Estimate" in out
