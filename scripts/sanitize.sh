@@ -31,5 +31,7 @@ export TF_CPP_MIN_LOG_LEVEL=2 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
   tests/test_hashed_matmul_bad_inputs.py tests/test_index_bad_inputs.py \
   tests/test_wta_hash.py tests/test_densified_wta_hash.py tests/test_index.py \
   tests/test_hashed_matmul.py tests/test_sparse_apply.py tests/test_wta_buckets_and_windows.py \
+  tests/test_simhash.py tests/test_fwht.py tests/test_pooled_query.py \
+  tests/test_thread_determinism.py tests/test_sparse_apply_races.py tests/test_simd_paths.py \
   "$@"
 "$PYTHON" scripts/fuzz_ops.py --cases "$FUZZ_CASES" --workers "${FUZZ_WORKERS:-2}" --timeout 300
