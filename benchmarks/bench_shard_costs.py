@@ -18,12 +18,17 @@ The worker's side (the shared-candidate step's GEMM, softmax and gradients
 over the whole candidate set, none of which depends on the number of
 classes) is timed once, as `worker_ms` at k = batch + num_uniform rows.
 
-The estimate: shards = the memory the kernel and its moments need
-(3 x 4 x C x D bytes, bias ignored) over --shard-memory-gb; bytes a worker
-moves per step = the candidate rows read plus their gradient written
-(2 x k x (4 D + 8)); step time = worker compute + those bytes at
---network-gbit + the slowest shard's gather + update of k / shards rows
-(measured). Writes results/shard_costs.json and .png.
+The estimate, for --workers workers and the default shared candidates
+(no index on the shards): shards = the memory the kernel and its moments
+need (3 x 4 x C x D bytes, bias ignored) over --shard-memory-gb; a worker
+moves the candidate rows it reads plus their gradient per step,
+2 x k x (4 D + 8) bytes, and a shard the k / shards rows of every worker;
+step time = worker compute + the busier network side (the worker's link or
+a shard's, at --network-gbit) + a shard's gather + update of all workers'
+rows, served one after another (measured on the largest shard, linear
+between the measured k). --estimate-only recomputes the estimate from the
+last results/shard_costs.json with other --classes, --workers, memory or
+bandwidth. Writes results/shard_costs.json and .png.
 """
 import argparse
 import json
@@ -118,22 +123,33 @@ def interpolate_ms(rows, column, touched):
 def estimate(rows, worker_ms, args):
     """Shards, bytes and step time for each of args.classes (list of dicts)."""
     k = args.batch + args.num_uniform
-    bytes_per_step = 2 * k * (4 * args.dim + 8)
-    network_ms = 1e3 * bytes_per_step * 8 / (args.network_gbit * 1e9)
+    row_bytes = 2 * (4 * args.dim + 8)  # a row read and its gradient written
     table = []
     for classes in args.classes:
         state_bytes = 3 * 4 * classes * args.dim
         shards = math.ceil(state_bytes / (args.shard_memory_gb * 2**30))
         per_shard = math.ceil(k / shards)
-        shard_ms = interpolate_ms(rows, "gather_ms", per_shard) + interpolate_ms(
-            rows, "update_ms", per_shard)
+        shard_ms = args.workers * (interpolate_ms(rows, "gather_ms", per_shard)
+                                   + interpolate_ms(rows, "update_ms", per_shard))
+        busiest_link_bytes = max(k, args.workers * per_shard) * row_bytes
+        network_ms = 1e3 * busiest_link_bytes * 8 / (args.network_gbit * 1e9)
         table.append({"classes": classes, "state_gb": round(state_bytes / 2**30),
                       "shards": shards, "rows_per_shard": classes // shards,
-                      "rows_per_shard_per_step": per_shard,
-                      "mb_per_worker_step": round(bytes_per_step / 2**20, 1),
-                      "network_ms": round(network_ms, 1), "shard_ms": round(shard_ms, 2),
+                      "rows_per_shard_per_step": per_shard * args.workers,
+                      "mb_per_worker_step": round(k * row_bytes / 2**20, 1),
+                      "mb_per_shard_step": round(args.workers * per_shard * row_bytes / 2**20, 1),
+                      "network_ms": round(network_ms, 1), "shard_ms": round(shard_ms, 1),
                       "worker_ms": round(worker_ms, 1),
                       "step_ms": round(worker_ms + network_ms + shard_ms, 1)})
+    return table
+
+
+def print_estimate(rows, worker_ms, args):
+    """Prints and returns the estimate table."""
+    table = estimate(rows, worker_ms, args)
+    print(f"\nEstimate ({args.workers} workers of {worker_ms:.1f} ms compute per step, "
+          f"{args.network_gbit:g} Gbit/s, {args.shard_memory_gb:g} GB per shard):")
+    common.print_table(table, list(table[0]))
     return table
 
 
@@ -174,7 +190,10 @@ def main():
     parser.add_argument("--shard-memory-gb", type=float, default=48.0,
                         help="memory a parameter server gives its shard's rows and moments")
     parser.add_argument("--network-gbit", type=float, default=25.0,
-                        help="a worker's network bandwidth for the estimate")
+                        help="the network bandwidth of a worker and of a shard")
+    parser.add_argument("--workers", type=int, default=8, help="workers for the estimate")
+    parser.add_argument("--estimate-only", action="store_true",
+                        help="recompute the estimate from results/shard_costs.json")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--rebuild-repeats", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -186,6 +205,11 @@ def main():
         print(json.dumps(shard_worker(args) if args.worker == "shard" else worker_compute(args)))
         return
 
+    if args.estimate_only:
+        with open(os.path.join(common.RESULTS_DIR, "shard_costs.json")) as f:
+            measured = json.load(f)
+        print_estimate(measured["rows"], measured["metadata"]["worker_ms"], args)
+        return
     rows = []
     for num_rows in args.shard_rows:
         result = common.run_worker(os.path.abspath(__file__), args, worker="shard", shard_rows=num_rows)
@@ -194,11 +218,8 @@ def main():
         rows.append({"rows": num_rows, **{key: round(value, 2) for key, value in result.items()}})
         print(json.dumps(rows[-1]), flush=True)
     compute = common.run_worker(os.path.abspath(__file__), args, worker="compute")
-    table = estimate(rows, compute["worker_ms"], args)
-    print(f"\nEstimate (worker {compute['worker_ms']:.1f} ms of compute per step, "
-          f"{args.network_gbit:g} Gbit/s, {args.shard_memory_gb:g} GB per shard):")
-    common.print_table(table, list(table[0]))
-    settings = {k: v for k, v in vars(args).items() if k != "worker"}
+    table = print_estimate(rows, compute["worker_ms"], args)
+    settings = {k: v for k, v in vars(args).items() if k not in ("worker", "estimate_only")}
     common.report("shard_costs", rows, plot, worker_ms=compute["worker_ms"], estimate=table,
                   **settings)
 

@@ -338,7 +338,8 @@ def test_shard_costs_measures_every_shard_and_estimates_the_layer(tmp_path):
     out = run_benchmark("bench_shard_costs.py", tmp_path, "--shard-rows", "3000", "6000",
                         "--dim", "32", "--batch", "16", "--num-uniform", "48",
                         "--touched", "8", "64", "--num-candidates", "8", "--num-tables", "4",
-                        "--classes", "1000000", "--shard-memory-gb", "0.1", "--repeats", "2")
+                        "--classes", "1000000", "--shard-memory-gb", "0.1", "--workers", "2",
+                        "--repeats", "2")
     result = json.loads((tmp_path / "shard_costs.json").read_text())
     assert [r["rows"] for r in result["rows"]] == [3000, 6000]
     for row in result["rows"]:
@@ -346,6 +347,11 @@ def test_shard_costs_measures_every_shard_and_estimates_the_layer(tmp_path):
                                             "rebuild_ms", "index_mb"))
     (estimate,) = result["metadata"]["estimate"]
     # 3 x 4 bytes x 10^6 x 32 = 366 MiB of state over 0.1 GiB shards.
-    assert estimate["shards"] == 4 and estimate["rows_per_shard_per_step"] == 16
-    assert estimate["mb_per_worker_step"] == round(2 * 64 * (4 * 32 + 8) / 2**20, 1)
-    assert estimate["step_ms"] >= estimate["worker_ms"] and "Estimate" in out
+    # 64 candidate rows per worker step, 16 of them on each shard, from 2 workers.
+    assert estimate["shards"] == 4 and estimate["rows_per_shard_per_step"] == 32
+    assert estimate["mb_per_worker_step"] == round(64 * 2 * (4 * 32 + 8) / 2**20, 1)
+    assert estimate["step_ms"] >= estimate["worker_ms"] + estimate["shard_ms"]
+    again = run_benchmark("bench_shard_costs.py", tmp_path, "--estimate-only", "--dim", "32",
+                          "--batch", "16", "--num-uniform", "48", "--classes", "1000000",
+                          "--shard-memory-gb", "0.1", "--workers", "2")
+    assert again.strip().splitlines()[-1].split() == out.split("Estimate")[1].strip().splitlines()[2].split()
