@@ -58,3 +58,21 @@ def run_python(code, cwd, args=()):
                             cwd=cwd, env=env)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
+
+
+def assert_export_serves_in_fresh_process(model, x, tmp_path, load_ops, tolerance):
+    """Exports `model` as a SavedModel and checks that a fresh process which
+    imports only TensorFlow (and, with `load_ops`, registers tf_wta's ops)
+    serves `x` as `model.predict` does, to rtol = atol = `tolerance`."""
+    model.export(str(tmp_path / "exported"), verbose=False)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", model.predict(x, verbose=0))
+    run_python(
+        "import numpy as np, tensorflow as tf\n"
+        + ("import tf_wta\ntf_wta.load_ops()  # registers the ops the graph holds\n"
+           if load_ops else "")
+        + "served = tf.saved_model.load('exported')\n"
+        "out = served.serve(tf.constant(np.load('x.npy'))).numpy()\n"
+        f"np.testing.assert_allclose(out, np.load('expected.npy'), rtol={tolerance}, "
+        f"atol={tolerance})\n",
+        cwd=tmp_path)

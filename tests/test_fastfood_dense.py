@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import keras
 import tf_wta
-from model_helpers import run_python
+from model_helpers import assert_export_serves_in_fresh_process, run_python
 from test_fwht import hadamard
 
 
@@ -207,16 +207,9 @@ def test_keras_file_reloads_in_a_fresh_process(tmp_path):
 
 def test_exported_saved_model_serves_in_a_fresh_process(tmp_path):
     model, x = _trained_model()
-    model.export(str(tmp_path / "exported"), verbose=False)
-    np.save(tmp_path / "x.npy", x[:16])
-    np.save(tmp_path / "expected.npy", model.predict(x[:16], verbose=0))
-    run_python(
-        "import numpy as np, tensorflow as tf, tf_wta\n"
-        "tf_wta.load_ops()  # registers WtaFwht, which the graph holds\n"
-        "served = tf.saved_model.load('exported')\n"
-        "out = served.serve(tf.constant(np.load('x.npy'))).numpy()\n"
-        "np.testing.assert_allclose(out, np.load('expected.npy'), rtol=1e-5, atol=1e-5)\n",
-        cwd=tmp_path)
+    # The graph holds WtaFwht, which tf_wta.load_ops registers.
+    assert_export_serves_in_fresh_process(model, x[:16], tmp_path, load_ops=True,
+                                          tolerance=1e-5)
 
 
 def test_trains_under_mirrored_strategy_on_two_cpus(tmp_path):

@@ -3,8 +3,8 @@ fresh processes; and training under MirroredStrategy."""
 import numpy as np
 import pytest
 
-from model_helpers import (compile_for_classes, dataset, output_model, prototype_data,
-                           run_python)
+from model_helpers import (assert_export_serves_in_fresh_process, compile_for_classes, dataset,
+                           output_model, prototype_data, run_python)
 import keras
 import tf_wta
 
@@ -38,16 +38,9 @@ def test_keras_file_reloads_in_a_fresh_process(tmp_path):
 
 def test_exported_output_model_serves_with_stock_ops(tmp_path):
     model, x = trained_output_model()
-    model.export(str(tmp_path / "exported"), verbose=False)
-    np.save(tmp_path / "x.npy", x[:32])
-    np.save(tmp_path / "expected.npy", model.predict(x[:32], verbose=0))
     # The exact inference path is a plain matmul: no tf_wta import needed.
-    run_python(
-        "import numpy as np, tensorflow as tf\n"
-        "served = tf.saved_model.load('exported')\n"
-        "out = served.serve(tf.constant(np.load('x.npy'))).numpy()\n"
-        "np.testing.assert_allclose(out, np.load('expected.npy'), rtol=1e-6, atol=1e-6)\n",
-        cwd=tmp_path)
+    assert_export_serves_in_fresh_process(model, x[:32], tmp_path, load_ops=False,
+                                          tolerance=1e-6)
 
 
 def test_exported_hidden_model_reloads_after_load_ops(tmp_path):
@@ -58,16 +51,8 @@ def test_exported_hidden_model_reloads_after_load_ops(tmp_path):
                               keras.layers.Dense(10)])
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=1, verbose=0)
-    model.export(str(tmp_path / "exported"), verbose=False)
-    np.save(tmp_path / "x.npy", x[:32])
-    np.save(tmp_path / "expected.npy", model.predict(x[:32], verbose=0))
-    run_python(
-        "import numpy as np, tensorflow as tf, tf_wta\n"
-        "tf_wta.load_ops()  # registers the ops the graph holds\n"
-        "served = tf.saved_model.load('exported')\n"
-        "out = served.serve(tf.constant(np.load('x.npy'))).numpy()\n"
-        "np.testing.assert_allclose(out, np.load('expected.npy'), rtol=1e-6, atol=1e-6)\n",
-        cwd=tmp_path)
+    assert_export_serves_in_fresh_process(model, x[:32], tmp_path, load_ops=True,
+                                          tolerance=1e-6)
 
 
 @pytest.mark.parametrize("optimizer", ["keras.optimizers.SGD(0.5)", "tf_wta.SparseSGD(0.5)",
