@@ -30,7 +30,7 @@ from tf_wta.models import WTAModel, WTASequential
 from tf_wta.ops import (Index, build_index, densified_wta_hash, fwht, hashed_matmul, num_buckets,
                         query_index, query_index_pooled, simhash, simhash_projections,
                         wta_buckets, wta_hash, wta_windows)
-from tf_wta.optimizers import LazyAdam, SparseSGD
+from tf_wta.optimizers import LazyAdam, SparseAdagrad, SparseSGD
 from tf_wta import xml_repository
 from tf_wta.serving import export_top_k
 from tf_wta.sparse_apply import sparse_apply_adam, sparse_apply_sgd
@@ -39,7 +39,8 @@ from tf_wta.xml_repository import xml_repository_dataset
 __all__ = [
     "CandidateQuality", "FastfoodDense", "HashIndex", "Index", "LazyAdam",
     "MultiLabelSoftmaxCrossentropy", "NDCGAtK", "PrecisionAtK", "RescaledTraining",
-    "SampledBinaryCrossentropy", "SparseSGD", "WTADense", "WTAModel", "WTASequential",
+    "SampledBinaryCrossentropy", "SparseAdagrad", "SparseSGD", "WTADense", "WTAModel",
+    "WTASequential",
     "build_index", "build_info", "candidate_quality", "candidates_with_labels",
     "densified_wta_hash", "distributed_fit", "export_top_k", "fit_with_kernel_rescaling", "fwht",
     "hashed_matmul", "is_chief", "load_ops", "num_buckets", "query_index", "query_index_pooled",

@@ -40,6 +40,6 @@ def warn_about_dense_updates(optimizer, layers, stacklevel):
     warnings.warn(
         f"{name} updates every row of {', '.join(large)} on each step (or, for SGD, makes "
         f"each full read of the kernel a copy): training will be as slow as a dense layer. "
-        f"Compile with tf_wta.LazyAdam or tf_wta.SparseSGD, which update only the rows a "
-        f"step computed.",
+        f"Compile with tf_wta.LazyAdam, tf_wta.SparseSGD or tf_wta.SparseAdagrad, which update "
+        f"only the rows a step computed.",
         stacklevel=stacklevel + 1)

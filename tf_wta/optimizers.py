@@ -82,3 +82,114 @@ class SparseSGD(keras.optimizers.SGD):
             return super().update_step(gradient, variable, learning_rate)
         sparse_apply.sparse_apply_sgd(variable, learning_rate,
                                       _in_variable_dtype(gradient, variable))
+
+
+@keras.saving.register_keras_serializable(package="tf_wta")
+class SparseAdagrad(keras.optimizers.Optimizer):
+    """Adagrad, with optional momentum, whose sparse updates touch only the
+    rows in the gradient: the optimizer of Spring & Shrivastava's sparse
+    hidden layers (KDD 2017, whose code uses momentum 0.5).
+
+    For every row r of a `tf.IndexedSlices` gradient (repeated rows summed
+    first), with gradient g:
+
+        a[r] += g**2
+        s = learning_rate * g / (sqrt(a[r]) + epsilon)
+        momentum == 0:  w[r] -= s
+        momentum > 0:   v[r] = momentum * v[r] - s;  w[r] += v[r]
+
+    Rows absent from the gradient keep w, a and v: with momentum 0 that is
+    exactly Adagrad (a zero gradient would not move them); with momentum the
+    velocity is lazy, as in the paper's code, which updates only the active
+    units' parameters. Dense gradients update every entry the same way. The
+    variable's rows are updated in place by `tf_wta.sparse_apply_sgd`, so
+    full reads of it stay free (see `SparseSGD`); the slots are read and
+    written at the gradient's rows only.
+
+    Args:
+      learning_rate: float or schedule, as for every Keras optimizer.
+      momentum: float in [0, 1).
+      initial_accumulator_value: float >= 0, the starting a.
+      epsilon: float > 0.
+      **kwargs: the base `keras.optimizers.Optimizer` arguments (clipnorm,
+        weight_decay, ...).
+    Sparse gradients as for `LazyAdam`: values `[n, ...]` at int row ids
+    `[n]` of a `[N, ...]` float32/float64 variable.
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, initial_accumulator_value=0.1,
+                 epsilon=1e-7, name="sparse_adagrad", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if not _is_number(momentum) or not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
+        if not _is_number(epsilon) or not epsilon > 0:
+            raise ValueError(f"epsilon must be a number > 0, got {epsilon!r}")
+        if not _is_number(initial_accumulator_value) or not initial_accumulator_value >= 0:
+            raise ValueError(f"initial_accumulator_value must be a number >= 0, got "
+                             f"{initial_accumulator_value!r}")
+        self.momentum = float(momentum)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.epsilon = float(epsilon)
+
+    def build(self, variables):
+        """Creates the accumulator (and, with momentum, velocity) slots of
+        `variables` (a list of Keras variables), each of its variable's
+        shape `[N, ...]` and dtype."""
+        if self.built:
+            return
+        super().build(variables)
+        start = keras.initializers.Constant(self.initial_accumulator_value)
+        self._accumulators = [self.add_variable_from_reference(v, "accumulator", start)
+                              for v in variables]
+        self._velocities = ([self.add_variable_from_reference(v, "velocity") for v in variables]
+                            if self.momentum else [])
+
+    def update_step(self, gradient, variable, learning_rate):
+        """Applies `gradient` (a dense tensor or `tf.IndexedSlices` of rows of
+        `variable`, float32 or a 16-bit float for a float32 variable) to
+        `variable` (`[N, ...]`); `learning_rate` a float scalar."""
+        index = self._get_variable_index(variable)
+        accumulator = self._accumulators[index]
+        velocity = self._velocities[index] if self.momentum else None
+        dtype = variable.dtype
+        learning_rate = tf.cast(learning_rate, dtype)
+        if not isinstance(gradient, tf.IndexedSlices):
+            gradient = tf.cast(gradient, dtype)
+            self.assign_add(accumulator, tf.square(gradient))
+            step = learning_rate * gradient / (tf.sqrt(accumulator) + self.epsilon)
+            if velocity is None:
+                self.assign_sub(variable, step)
+            else:
+                self.assign(velocity, self.momentum * velocity - step)
+                self.assign_add(variable, velocity)
+            return
+        rows, ids = sparse_apply.aggregate_rows(gradient, dtype)
+        totals = _gather(accumulator, ids) + tf.square(rows)
+        _scatter_update(accumulator, ids, totals)
+        decrease = learning_rate * rows / (tf.sqrt(totals) + self.epsilon)
+        if velocity is not None:
+            moving = self.momentum * _gather(velocity, ids) - decrease
+            _scatter_update(velocity, ids, moving)
+            decrease = -moving
+        sparse_apply.sparse_apply_sgd(variable, 1.0, tf.IndexedSlices(decrease, ids))
+
+    def get_config(self):
+        """The constructor's arguments, for Keras saving."""
+        config = super().get_config()
+        config.update({"momentum": self.momentum, "epsilon": self.epsilon,
+                       "initial_accumulator_value": self.initial_accumulator_value})
+        return config
+
+
+def _gather(variable, ids):
+    """Rows `ids` (int32 [U]) of a Keras or tf variable `[N, ...]`."""
+    return tf.raw_ops.ResourceGather(resource=variable.handle, indices=ids, dtype=variable.dtype)
+
+
+def _scatter_update(variable, ids, rows):
+    """Writes rows `[U, ...]` at distinct `ids` (int32 [U]) of `variable`."""
+    tf.raw_ops.ResourceScatterUpdate(resource=variable.handle, indices=ids, updates=rows)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
