@@ -109,6 +109,8 @@ def optimizer(args):
 
     if args.optimizer == "adam":
         return tf_wta.LazyAdam(args.learning_rate)
+    if args.optimizer == "adagrad":
+        return tf_wta.SparseAdagrad(args.learning_rate, momentum=0.5)
     return keras.optimizers.SGD(args.learning_rate, momentum=0.9)
 
 
@@ -209,8 +211,10 @@ def main(argv=None):
     parser.add_argument("--window-size", type=int, default=8)
     parser.add_argument("--rebuild-every", type=int, default=50)
     parser.add_argument("--rebuild-growth", type=float, default=1.0)
-    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
-                        help="adam: tf_wta.LazyAdam; sgd: Keras SGD with momentum 0.9")
+    parser.add_argument("--optimizer", choices=("adam", "adagrad", "sgd"), default="adam",
+                        help="adam: tf_wta.LazyAdam; adagrad: tf_wta.SparseAdagrad with "
+                        "momentum 0.5 (the paper's code; its learning rate 1e-2 at 5%%); "
+                        "sgd: Keras SGD with momentum 0.9")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=8)
