@@ -58,7 +58,8 @@ def shard_worker(args):
     queries = tf.constant(rng.standard_normal((args.batch, args.dim), dtype=np.float32))
     result = {}
     for touched in args.touched:
-        ids = tf.constant(rng.choice(args.shard_rows, min(touched, args.shard_rows), replace=False), tf.int32)
+        ids = tf.constant(rng.choice(args.shard_rows, min(touched, args.shard_rows),
+                                     replace=False), tf.int32)
         rows_grad = tf.constant(rng.standard_normal((len(ids), args.dim), dtype=np.float32))
         gather = tf.function(lambda ids=ids: tf.gather(kernel, ids))
 
@@ -67,6 +68,7 @@ def shard_worker(args):
             tf_wta.sparse_apply_adam(kernel, m, v, 1e-3, 0.9, 0.999, 1e-7,
                                      tf.IndexedSlices(gradient, ids))
             return tf.constant(0)
+
         result[f"gather_ms@{touched}"] = 1e3 * common.median_seconds(
             lambda: gather().numpy(), args.repeats)
         result[f"update_ms@{touched}"] = 1e3 * common.median_seconds(
