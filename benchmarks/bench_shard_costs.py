@@ -158,7 +158,8 @@ def print_estimate(rows, worker_ms, args):
 def plot(rows, path):
     plt = common.pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for column, label in (("gather_ms", "gather k rows"), ("update_ms", "LazyAdam update of k rows")):
+    for column, label in (("gather_ms", "gather k rows"),
+                          ("update_ms", "LazyAdam update of k rows")):
         for key in sorted((key for key in rows[0] if key.startswith(column + "@")),
                           key=lambda key: int(key.split("@")[1])):
             points = [(r["rows"], r[key]) for r in rows if r.get(key) is not None]
@@ -214,7 +215,8 @@ def main():
         return
     rows = []
     for num_rows in args.shard_rows:
-        result = common.run_worker(os.path.abspath(__file__), args, worker="shard", shard_rows=num_rows)
+        result = common.run_worker(os.path.abspath(__file__), args, worker="shard",
+                                   shard_rows=num_rows)
         if result is None:
             raise SystemExit(f"the shard of {num_rows} rows failed (above)")
         rows.append({"rows": num_rows, **{key: round(value, 2) for key, value in result.items()}})
