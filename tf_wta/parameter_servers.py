@@ -1,0 +1,91 @@
+"""Training under tf.distribute's ParameterServerStrategy, which Keras 3's
+`Model.fit` does not run: steps scheduled on the workers by a
+`tf.distribute.coordinator.ClusterCoordinator`.
+
+Each step is the model's own `train_step` (for `tf_wta.WTAModel`, the
+candidate training step) on one worker; the variables live on the parameter
+servers, and a `tf_wta.ShardedWTADense` keeps one block of its rows on each.
+Steps on different workers run concurrently and update the variables as
+they finish (asynchronous training, as with any ParameterServerStrategy).
+"""
+import keras
+import tensorflow as tf
+
+from tf_wta._arguments import positive_int
+
+
+def _strategy_of(model):
+    strategy = model.distribute_strategy
+    if not isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
+        raise ValueError("the model must be created and compiled in the scope of a "
+                         "tf.distribute.experimental.ParameterServerStrategy, got "
+                         f"{type(strategy).__name__}")
+    if model.optimizer is None:
+        raise ValueError("compile the model (in the strategy's scope) before training it")
+    return strategy
+
+
+def train_function(model):
+    """A `tf.function` that runs one `model.train_step` on a batch, for
+    `ClusterCoordinator.schedule`.
+
+    Args:
+      model: built and compiled in a `ParameterServerStrategy` scope; its
+        optimizer's slots are created here, on the parameter servers (a
+        scheduled step cannot create variables).
+    Returns:
+      `step(batch)`: batch `(x, y)` (or `(x, y, sample_weight)`) -> the
+      train step's logs, a dict of float32 scalars.
+    """
+    strategy = _strategy_of(model)
+    with strategy.scope():
+        model.optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def step(batch):
+        return strategy.run(model.train_step, args=(batch,))
+
+    return step
+
+
+def parameter_server_fit(model, dataset_fn, epochs, steps_per_epoch, coordinator=None):
+    """Trains `model` on the workers of its `ParameterServerStrategy`.
+
+    Args:
+      model: built and compiled in the strategy's scope (e.g. a
+        `tf_wta.WTAModel` ending in a `tf_wta.ShardedWTADense`).
+      dataset_fn: function (optionally of a `tf.distribute.InputContext`)
+        returning the `tf.data.Dataset` of `(x, y)` batches each worker
+        reads (`ClusterCoordinator.create_per_worker_dataset`); repeat it:
+        every worker keeps its iterator across epochs.
+      epochs: int >= 1.
+      steps_per_epoch: int >= 1, steps scheduled per epoch (over all workers).
+      coordinator: the strategy's `ClusterCoordinator` (default: created).
+    Returns:
+      `keras.callbacks.History`: `history.history[name]` the per-epoch
+      values of the compiled loss and metrics (floats, over the epoch's
+      steps, as `fit` reports them).
+    """
+    strategy = _strategy_of(model)
+    epochs = positive_int(epochs, "epochs")
+    steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch")
+    if coordinator is None:
+        coordinator = tf.distribute.coordinator.ClusterCoordinator(strategy)
+    step = train_function(model)
+    iterator = iter(coordinator.create_per_worker_dataset(dataset_fn))
+
+    @tf.function
+    def step_on_next_batch(iterator):
+        return step(next(iterator))
+
+    history = keras.callbacks.History()
+    history.set_model(model)
+    history.on_train_begin()
+    for epoch in range(epochs):
+        model.reset_metrics()
+        for _ in range(steps_per_epoch):
+            coordinator.schedule(step_on_next_batch, args=(iterator,))
+        coordinator.join()
+        logs = {name: float(value) for name, value in model.get_metrics_result().items()}
+        history.on_epoch_end(epoch, logs)
+    return history
