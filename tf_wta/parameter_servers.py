@@ -8,10 +8,62 @@ servers, and a `tf_wta.ShardedWTADense` keeps one block of its rows on each.
 Steps on different workers run concurrently and update the variables as
 they finish (asynchronous training, as with any ParameterServerStrategy).
 """
+import socket
+
 import keras
 import tensorflow as tf
 
 from tf_wta._arguments import positive_int
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port free on host now (int): the operating system's pick."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def cluster_spec(addresses):
+    """`tf.train.ClusterSpec` of {"chief": [...], "worker": [...], "ps":
+    [...]}, each a list of "host:port"; checked to have one chief and at
+    least one worker and one parameter server."""
+    if len(addresses.get("chief", [])) != 1:
+        raise ValueError(f"the cluster needs exactly one chief, got {addresses.get('chief')}")
+    for job in ("worker", "ps"):
+        if not addresses.get(job):
+            raise ValueError(f"the cluster needs at least one {job}, got none")
+    return tf.train.ClusterSpec(addresses)
+
+
+def in_process_cluster(num_workers=2, num_ps=2, variable_partitioner=None):
+    """A ParameterServerStrategy whose workers and parameter servers are
+    `tf.distribute.Server`s in this process (the chief) on 127.0.0.1, at
+    ports picked now: for trying and testing on one machine.
+
+    Args:
+      num_workers, num_ps: ints >= 1.
+      variable_partitioner: passed to the strategy, or None.
+    Returns:
+      (strategy, servers): keep the servers referenced; they stop when the
+      process exits.
+    """
+    num_workers = positive_int(num_workers, "num_workers")
+    num_ps = positive_int(num_ps, "num_ps")
+    addresses = {job: [f"127.0.0.1:{free_port()}" for _ in range(count)]
+                 for job, count in (("chief", 1), ("worker", num_workers), ("ps", num_ps))}
+    spec = cluster_spec(addresses)
+    # As in TensorFlow's parameter-server tutorial: in-process servers need
+    # num_workers + 1 inter-op threads, or concurrent steps starve each
+    # other (measured here, 2 cores: the first epoch never finished).
+    config = tf.compat.v1.ConfigProto(inter_op_parallelism_threads=num_workers + 1)
+    servers = [tf.distribute.Server(spec, job_name=job, task_index=task, protocol="grpc",
+                                    config=config)
+               for job in ("worker", "ps") for task in range(len(addresses[job]))]
+    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+        spec, task_type="chief", task_id=0, rpc_layer="grpc")
+    strategy = tf.distribute.experimental.ParameterServerStrategy(
+        resolver, variable_partitioner=variable_partitioner)
+    return strategy, servers
 
 
 def _strategy_of(model):

@@ -189,8 +189,9 @@ class ShardedWTADense(WTADense):
         return tf.where(candidates >= 0, logits, empty_slot_logit(logits.dtype, empty_slot))
 
     def call(self, inputs, training=None):
-        """As `WTADense.call`; the exact outputs `[B, units]` are computed
-        block by block, each where its block lives."""
+        """float `[B, D]` -> as `WTADense.call`: in inference the exact
+        outputs `[B, units]` in the compute dtype, computed block by block,
+        each where its block lives."""
         if training:
             return super().call(inputs, training=training)
         outputs = []
