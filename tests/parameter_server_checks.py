@@ -9,6 +9,7 @@ import tensorflow as tf
 
 import tf_wta
 from tf_wta import parameter_servers
+from tf_wta.layers.candidate_sets import shared_logits
 from tf_wta.parameter_servers import train_function
 
 UNITS, DIM, BATCH, STEPS = 60, 16, 8, 6
@@ -64,6 +65,23 @@ def check_indexes(layer, kernel_blocks):
         fresh.rebuild(rows)
         np.testing.assert_array_equal(index.sorted_buckets.numpy(), fresh.sorted_buckets.numpy())
         np.testing.assert_array_equal(index.sorted_units.numpy(), fresh.sorted_units.numpy())
+
+
+def check_logits(layer):
+    """Candidate logits of the blocks on the servers equal, bit for bit,
+    those of a WTADense holding the same rows, on the same candidates."""
+    dense = tf_wta.WTADense(UNITS, seed=3, codes_per_table=1)
+    build(dense, tf_wta.SparseSGD(0.5))
+    dense.kernel.assign(blocks(layer))
+    dense.bias.assign(np.concatenate([bias.numpy() for bias in layer.bias_shards]))
+    x, _ = data()
+    rng = np.random.default_rng(1)
+    candidates = tf.constant(rng.integers(-1, UNITS, (len(x), 8)), tf.int32)
+    np.testing.assert_array_equal(layer._candidate_logits(x, candidates).numpy(),
+                                  dense._candidate_logits(x, candidates).numpy())
+    ids = tf.constant(rng.permutation(UNITS)[:20], tf.int32)
+    np.testing.assert_array_equal(shared_logits(x, *layer._row_source(), ids).numpy(),
+                                  shared_logits(x, dense.kernel, dense.bias, ids).numpy())
 
 
 def train_on_cluster(strategy, coordinator, layer_args, optimizer, weights):
@@ -125,6 +143,7 @@ def main():
         for trained, expected in zip(layer.get_weights(), local.get_weights()):
             np.testing.assert_array_equal(trained, expected, err_msg=name)
         check_indexes(layer, last_rebuild)
+        check_logits(layer)
         np.testing.assert_array_equal(layer.query(x).numpy(), local.query(x).numpy())
         print(name, "matches")
 

@@ -27,3 +27,20 @@ def test_sharded_layer_trains_on_parameter_servers():
                             env=env, timeout=TIMEOUT_S)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "all checks passed" in result.stdout, result.stdout
+
+
+@pytest.mark.slow
+def test_example_trains_on_an_in_process_cluster():
+    example = os.path.join(os.path.dirname(os.path.dirname(CHECKS)), "examples",
+                           "parameter_server_training.py")
+    package_parent = os.path.dirname(os.path.dirname(tf_wta.__file__))
+    env = {**os.environ, "PYTHONPATH": package_parent, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(
+        [sys.executable, example, "--classes", "200", "--examples", "512", "--epochs", "2",
+         "--steps-per-epoch", "8"], capture_output=True, text=True, env=env, timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stderr[-4000:]
+    lines = result.stdout.splitlines()
+    assert [line.split(" on ")[-1] for line in lines if line.startswith("block ")] == [
+        "/job:ps/replica:0/task:0/device:CPU:0", "/job:ps/replica:0/task:1/device:CPU:0"]
+    assert sum(line.startswith("epoch ") for line in lines) == 2, result.stdout
+    assert any(line.startswith("exact top-1 accuracy") for line in lines), result.stdout
