@@ -178,3 +178,11 @@ def test_keras_file_round_trip(tmp_path):
         assert saved.path == restored.path
         np.testing.assert_array_equal(saved.numpy(), restored.numpy(), err_msg=saved.path)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), models[1].predict(x, verbose=0))
+
+
+def test_compile_warns_about_dense_update_optimizers_for_a_large_layer():
+    layer = tf_wta.ShardedWTADense(160_000, num_shards=4)  # 160,000 x 64: 10.24 M weights
+    inputs = keras.Input((64,))
+    model = tf_wta.WTAModel(inputs, layer(inputs))
+    with pytest.warns(UserWarning, match="LazyAdam or tf_wta.SparseSGD"):
+        model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
