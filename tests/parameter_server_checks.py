@@ -3,6 +3,9 @@ cluster (this process the chief, 2 workers and 2 parameter servers as
 `tf.distribute.Server`s on 127.0.0.1). Run by tests/test_parameter_servers.py
 in a child process (the servers live until their process exits); exits
 non-zero with the failed assertion. Prints "all checks passed"."""
+import os
+import tempfile
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -164,6 +167,13 @@ def main():
     # Variable.assign_add is a read then an assign (measured: 13 of 18).
     iterations = int(model.optimizer.iterations.numpy())
     assert STEPS <= iterations <= 3 * STEPS, iterations
+    # Saved on the chief, the model loads and serves without a cluster.
+    with tempfile.TemporaryDirectory() as directory:
+        model.save(os.path.join(directory, "sharded.keras"))
+        loaded = keras.saving.load_model(os.path.join(directory, "sharded.keras"))
+    for saved, restored in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(saved.numpy(), restored.numpy(), err_msg=saved.path)
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
     print("parameter_server_fit losses", losses, "full softmax", loss_before, loss_after,
           "iterations", iterations)
     print("all checks passed")
