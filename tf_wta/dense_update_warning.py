@@ -25,8 +25,10 @@ def is_slow_on_sparse_gradients(optimizer):
 
 def is_large(layer):
     """Whether a built WTADense has `LARGE_KERNEL` or more weights: its
-    `units` times its input dimension (the kernel is `[units, D]`)."""
-    return layer.units * int(layer.kernel.shape[1]) >= LARGE_KERNEL
+    `units` times its input dimension (the kernel is `[units, D]`, or
+    blocks of its rows in `ShardedWTADense`)."""
+    kernels = [weight for weight in layer.trainable_weights if len(weight.shape) == 2]
+    return sum(int(kernel.shape[0]) * int(kernel.shape[1]) for kernel in kernels) >= LARGE_KERNEL
 
 
 def warn_about_dense_updates(optimizer, layers, stacklevel):

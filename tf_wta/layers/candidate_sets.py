@@ -3,6 +3,8 @@ candidates: the batch-shared set, and uniform negatives added per example."""
 import numpy as np
 import tensorflow as tf
 
+from tf_wta.layers.row_shards import gather_rows
+
 # Logit of an empty candidate slot: far below any real logit, yet finite so
 # that softmax and cross-entropy stay NaN-free.
 EMPTY_SLOT_LOGIT = -1e9
@@ -84,15 +86,15 @@ def shared_logits(inputs, kernel, bias, ids):
     Args:
       inputs: float [B, D].
       kernel: float [N, D] (a variable: its gradient is `tf.IndexedSlices`
-        over the S rows).
-      bias: float [N] or None.
+        over the S rows), or the `RowShards` of one (one per block).
+      bias: float [N] (or its `RowShards`) or None.
       ids: int32 [S] distinct class ids in [0, N).
     Returns:
       float [B, S].
     """
-    logits = tf.matmul(inputs, tf.gather(kernel, ids), transpose_b=True)
+    logits = tf.matmul(inputs, gather_rows(kernel, ids), transpose_b=True)
     if bias is not None:
-        logits += tf.gather(bias, ids)
+        logits += gather_rows(bias, ids)
     return logits
 
 

@@ -238,11 +238,17 @@ class HashIndex(keras.layers.Layer):
         Returns:
           int32 [B, C] row ids, most collisions first, -1 padded.
         """
+        return self.query_buckets(self.hash_buckets(vectors), num_candidates, tables)
+
+    def query_buckets(self, buckets, num_candidates, tables=None):
+        """`query` of vectors already hashed: int32 [B, L] bucket keys (from
+        `hash_buckets`, or from an index with the same seed and settings)
+        -> int32 [B, C] row ids, most collisions first, -1 padded."""
         if tables is None:
             tables = (self.sorted_buckets, self.sorted_units)
         index = (tf.convert_to_tensor(tables[0]), tf.convert_to_tensor(tables[1]),
                  tf.constant(self.num_buckets, tf.int32))
-        return ops.query_index(self.hash_buckets(vectors), index, num_candidates,
+        return ops.query_index(buckets, index, num_candidates,
                                max_bucket_size=self.max_bucket_size, check_index=False)
 
     def get_config(self):

@@ -2,6 +2,8 @@
 training step computes, not to a whole (huge) kernel."""
 import tensorflow as tf
 
+from tf_wta.layers.row_shards import gather_rows
+
 
 class LazyRowRegularization:
     """Mixed into `WTADense`: a penalty on the whole kernel would make its
@@ -22,10 +24,10 @@ class LazyRowRegularization:
         # Inside call, mixed precision reads the variables in the compute
         # dtype: the penalty is taken on float32 rows, like Keras' own.
         if self.kernel_regularizer is not None:
-            rows = tf.cast(tf.gather(self.kernel, ids), tf.float32)
+            rows = tf.cast(gather_rows(self._row_source()[0], ids), tf.float32)
             penalty += tf.cast(self.kernel_regularizer(rows), tf.float32)
-        if self.bias_regularizer is not None and self.bias is not None:
-            rows = tf.cast(tf.gather(self.bias, ids), tf.float32)
+        if self.bias_regularizer is not None and self._row_source()[1] is not None:
+            rows = tf.cast(gather_rows(self._row_source()[1], ids), tf.float32)
             penalty += tf.cast(self.bias_regularizer(rows), tf.float32)
         return penalty
 

@@ -14,6 +14,16 @@ class OutputTraining:
     (its `call` inside `WTAModel`'s training step, and `CandidateQuality`),
     and the uniform draws both modes add."""
 
+    def _row_source(self):
+        """(kernel, bias) as the candidate paths read them: the variables
+        here; `RowShards` of their blocks in `ShardedWTADense`."""
+        return self.kernel, self.bias
+
+    def _count_training_step(self, rebuild=True):
+        """Counts a training step in the hash index, rebuilding it when due
+        (and `rebuild`)."""
+        self.index.count_training_step(self.kernel, rebuild=rebuild)
+
     def training_candidates(self, inputs):
         """The classes a training step would score for inputs, without their
         labels (what `CandidateQuality` measures): int32 [H + m] with
@@ -77,11 +87,11 @@ class OutputTraining:
         """
         labels, multi_label = label_matrix(labels)
         with tf.control_dependencies(check_label_range(labels, self.units)):
-            self.index.count_training_step(self.kernel, rebuild=self.num_candidates > 0)
+            self._count_training_step(rebuild=self.num_candidates > 0)
             if self.candidates == "shared":
                 ids, positions = shared_candidate_set(
                     labels if multi_label else labels[:, 0], self.shared_candidates(inputs))
-                outputs = shared_logits(inputs, self.kernel, self.bias, ids)
+                outputs = shared_logits(inputs, *self._row_source(), ids)
                 return self.activation(outputs), positions, ids
             if multi_label:
                 candidates, positions = candidates_with_all_labels(self.query(inputs), labels)
@@ -89,6 +99,6 @@ class OutputTraining:
                 candidates, positions = candidates_with_labels(self.query(inputs), labels[:, 0])
         outputs = self._candidate_logits(inputs, candidates)
         if self.num_uniform:
-            outputs, candidates = append_uniform_draws(inputs, self.kernel, self.bias, candidates,
+            outputs, candidates = append_uniform_draws(inputs, *self._row_source(), candidates,
                                                        outputs, self._uniform_draws())
         return self.activation(outputs), positions, candidates

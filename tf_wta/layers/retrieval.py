@@ -31,13 +31,21 @@ class Retrieval:
         if num_candidates is None:
             num_candidates = self._query_size()
         num_candidates = max(k, positive_int(num_candidates, "num_candidates"))
-        tables = self.index.ensure_current(self.kernel,
-                                           rebuilt_in_training=self.num_candidates > 0)
+        tables = self._current_tables(rebuilt_in_training=self.num_candidates > 0)
         candidates = self.query(inputs, num_candidates, tables)
         logits = self._candidate_logits(inputs, candidates, empty_slot=-np.inf)
         scores, columns = tf.math.top_k(logits, k)
         ids = tf.gather(candidates, columns, batch_dims=1)
         return scores, tf.where(tf.math.is_finite(scores), ids, -1)
+
+    def _current_tables(self, rebuilt_in_training):
+        """The tables `query` should read, built first if need be (see
+        `HashIndex.ensure_current`)."""
+        return self.index.ensure_current(self.kernel, rebuilt_in_training=rebuilt_in_training)
+
+    def _kernel_blocks(self):
+        """(first row, kernel rows, bias rows or None) of each block of rows."""
+        return [(0, self.kernel, self.bias)]
 
     def exact_top_k(self, inputs, k, chunk_units=65_536):
         """The exact k best units (logits before the activation), scoring
@@ -59,13 +67,15 @@ class Retrieval:
         dtype = self.compute_dtype
         inputs = tf.cast(inputs, dtype)
         best_scores = best_ids = None
-        for start in range(0, self.units, chunk_units):
-            stop = min(start + chunk_units, self.units)
-            logits = tf.matmul(inputs, tf.cast(self.kernel[start:stop], dtype), transpose_b=True)
-            if self.bias is not None:
-                logits += tf.cast(self.bias[start:stop], dtype)
+        chunks = [(offset, kernel, bias, start, min(start + chunk_units, int(kernel.shape[0])))
+                  for offset, kernel, bias in self._kernel_blocks()
+                  for start in range(0, int(kernel.shape[0]), chunk_units)]
+        for offset, kernel, bias, start, stop in chunks:
+            logits = tf.matmul(inputs, tf.cast(kernel[start:stop], dtype), transpose_b=True)
+            if bias is not None:
+                logits += tf.cast(bias[start:stop], dtype)
             scores, ids = tf.math.top_k(logits, min(k, stop - start))
-            ids += start
+            ids += offset + start
             if best_scores is not None:
                 # Earlier chunks first, so that top_k's stable order keeps ties by id.
                 scores = tf.concat([best_scores, scores], axis=1)

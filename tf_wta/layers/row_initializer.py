@@ -13,3 +13,28 @@ def row_per_unit(initializer):
     return keras.initializers.VarianceScaling(scale=initializer.scale, mode=swapped,
                                               distribution=initializer.distribution,
                                               seed=initializer.seed)
+
+
+def _fan(mode, rows, dim):
+    # Keras' fans of a [rows, dim] matrix: fan_in = rows, fan_out = dim.
+    return {"fan_in": rows, "fan_out": dim}.get(mode, (rows + dim) / 2)
+
+
+def row_block(initializer, units, block_rows, input_dim, block):
+    """An initializer for rows `[block_rows, D]` of a `[units, D]` kernel
+    (block number `block` of a `ShardedWTADense`) that draws with the
+    variance `row_per_unit(initializer)` has for the whole kernel: a
+    variance-scaling initializer's scale is corrected for the block's
+    smaller fan, and a seeded one is offset by the block number (else every
+    block would draw the same rows)."""
+    initializer = row_per_unit(initializer)
+    if not isinstance(initializer, keras.initializers.VarianceScaling):
+        return initializer
+    ratio = (_fan(initializer.mode, block_rows, input_dim)
+             / _fan(initializer.mode, units, input_dim))
+    seed = initializer.seed
+    if isinstance(seed, int):
+        seed += block
+    return keras.initializers.VarianceScaling(scale=initializer.scale * ratio,
+                                              mode=initializer.mode,
+                                              distribution=initializer.distribution, seed=seed)

@@ -138,6 +138,18 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
     def build(self, input_shape):
         """Creates the kernel `[units, D]`, the bias `[units]` (float32 under
         mixed precision) and the hash index, for inputs `[B, D]` with D known."""
+        input_dim = self._input_dim(input_shape)
+        self.index.build((self.units, input_dim))
+        self.kernel = self.add_weight(
+            name="kernel", shape=(self.units, input_dim),
+            initializer=row_per_unit(self.kernel_initializer))
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(name="bias", shape=(self.units,),
+                                        initializer=self.bias_initializer)
+
+    def _input_dim(self, input_shape):
+        """D of inputs `[B, D]`, checked along with the dtype policy."""
         if len(input_shape) != 2 or input_shape[-1] is None:
             raise ValueError(f"WTADense expects inputs of shape [batch, features] with known "
                              f"features, got {input_shape}")
@@ -148,15 +160,7 @@ class WTADense(OutputTraining, Retrieval, LazyRowRegularization, keras.layers.La
         if self.compute_dtype not in COMPUTE_DTYPES:
             raise ValueError(f"WTADense computes in one of {COMPUTE_DTYPES}, got dtype policy "
                              f"{self.dtype_policy.name}")
-        input_dim = int(input_shape[-1])
-        self.index.build((self.units, input_dim))
-        self.kernel = self.add_weight(
-            name="kernel", shape=(self.units, input_dim),
-            initializer=row_per_unit(self.kernel_initializer))
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(name="bias", shape=(self.units,),
-                                        initializer=self.bias_initializer)
+        return int(input_shape[-1])
 
     def query(self, inputs, num_candidates=None, tables=None):
         """Candidate units of each input from the index as it is (or from
