@@ -184,5 +184,5 @@ def test_compile_warns_about_dense_update_optimizers_for_a_large_layer():
     layer = tf_wta.ShardedWTADense(160_000, num_shards=4)  # 160,000 x 64: 10.24 M weights
     inputs = keras.Input((64,))
     model = tf_wta.WTAModel(inputs, layer(inputs))
-    with pytest.warns(UserWarning, match="LazyAdam or tf_wta.SparseSGD"):
+    with pytest.warns(UserWarning, match="tf_wta.SparseSGD or tf_wta.SparseAdagrad"):
         model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
