@@ -12,7 +12,7 @@
 //     which is cheaper once a row hits a fair share of the units (a hidden
 //     layer's 100 tables of ~16 units over 1,000 units) and needs no
 //     ordering of the tied units.
-// When a batch has more rows than the tables have buckets, rows share
+// When a table has few buckets next to the batch's rows, rows share
 // buckets, and each worker keeps the ranges it has looked up.
 #define EIGEN_USE_THREADS
 
@@ -31,13 +31,15 @@ namespace wta {
 namespace {
 
 // Dense counting once a row's expected hits (tables x bucket size) are at
-// least this fraction of the units: its two passes over N then cost about
-// what listing the hit units costs.
+// least 1 / kDenseCountingRatio of the units: its three passes over N then
+// cost about what listing the hit units costs.
 constexpr int64_t kDenseCountingRatio = 4;
-// Ranges are cached while there are at most this many buckets per query
-// row: the cache's num_tables x num_buckets entries, reset once per call,
-// then cost less than the lookups they save.
+// Ranges are cached when a table has at most this many buckets per query
+// row (the cache's num_tables x num_buckets entries, reset once per call,
+// then cost less than the lookups they save), and the cache holds at most
+// kMaxCachedRanges entries (8 MiB a worker).
 constexpr int64_t kCachedBucketsPerRow = 4;
+constexpr int64_t kMaxCachedRanges = int64_t{1} << 20;
 // Interleaved copies of the dense path's count histogram.
 constexpr int kHistogramLanes = 4;
 
@@ -232,7 +234,8 @@ void WtaQueryIndex<CPUDevice>::operator()(
   if (max_bucket_size >= 0)
     bucket_size = std::min(bucket_size, max_bucket_size);
   const bool dense = num_units <= kDenseCountingRatio * num_tables * bucket_size;
-  const bool cache_ranges = num_buckets <= kCachedBucketsPerRow * batch;
+  const bool cache_ranges = num_buckets <= kCachedBucketsPerRow * batch &&
+                            num_tables * num_buckets <= kMaxCachedRanges;
   const int64_t cached_ranges = cache_ranges ? num_tables * num_buckets : 0;
   const int64_t lookup_cost = 8 * BitWidth(static_cast<uint32_t>(num_units));
   const int64_t cost_per_row =
