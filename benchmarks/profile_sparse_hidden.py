@@ -4,11 +4,14 @@
 
 One hidden layer of bench_sparse_hidden.py (ReLU, hidden-mode defaults) on
 a batch of random [0, 1) inputs: each stage timed as its own tf.function
-(median of --repeats calls): Dense's forward + backward, the hidden
-WTADense's forward + backward (tables current, no rebuild), and within it
-hashing + querying the batch, the `hashed_matmul` forward and the scatter
-of the candidates to [B, units]; the rehash of every kernel row, which the
-schedule does every `rebuild_every` steps, is reported whole and amortised.
+(median of --repeats calls, the stages taken in turn round after round, so
+that a change in the machine's load reaches every stage alike): Dense's
+forward + backward, the hidden WTADense's forward + backward (tables
+current, no rebuild), and within it hashing + querying the batch (and
+apart: hashing the batch to its bucket keys, querying the tables with
+those keys), the `hashed_matmul` forward and the scatter of the candidates
+to [B, units]; the rehash of every kernel row, which the schedule does
+every `rebuild_every` steps, is reported whole and amortised.
 Writes results/sparse_hidden_profile.json and .png.
 """
 import argparse
@@ -21,25 +24,28 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import common  # noqa: E402
 
-STAGES = ("dense_step", "sparse_step", "hash_and_query", "hashed_matmul", "scatter",
-          "rehash_all_rows", "rehash_amortised")
+STAGES = ("dense_step", "sparse_step", "hash_and_query", "hash", "query", "hashed_matmul",
+          "scatter", "rehash_all_rows", "rehash_amortised")
 
 
-def median_ms(fn, repeats):
-    """Median milliseconds of fn() (which returns tensors) after 5 warm-up calls."""
+def median_ms(functions, repeats):
+    """{name: median milliseconds of fn()} for a dict of functions returning
+    tensors, after 5 warm-up calls each, calling them in turn each round."""
     import tensorflow as tf
 
-    def run():
+    def run(fn):
         for tensor in tf.nest.flatten(fn(), expand_composites=True):
             tensor.numpy()
-    for _ in range(5):
-        run()
-    times = []
+    for fn in functions.values():
+        for _ in range(5):
+            run(fn)
+    times = {name: [] for name in functions}
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+        for name, fn in functions.items():
+            start = time.perf_counter()
+            run(fn)
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(values) for name, values in times.items()}
 
 
 def profile(args):
@@ -58,6 +64,9 @@ def profile(args):
     dense = keras.layers.Dense(args.units, activation="relu")
     dense.build((None, args.dim))
     candidates = sparse.query(inputs)
+    query_buckets = sparse.index.hash_buckets(inputs)
+    index = (sparse.index.sorted_buckets, sparse.index.sorted_units,
+             tf.constant(sparse.index.num_buckets, tf.int32))
 
     def step(layer):
         @tf.function
@@ -71,6 +80,9 @@ def profile(args):
         "dense_step": step(dense),
         "sparse_step": step(sparse),
         "hash_and_query": tf.function(lambda: sparse.query(inputs)),
+        "hash": tf.function(lambda: sparse.index.hash_buckets(inputs)),
+        "query": tf.function(lambda: tf_wta.query_index(
+            query_buckets, index, sparse.num_candidates, check_index=False)),
         "hashed_matmul": tf.function(
             lambda: tf_wta.hashed_matmul(inputs, sparse.kernel, candidates, sparse.bias)),
         "scatter": tf.function(lambda: scatter_rows(
@@ -79,8 +91,8 @@ def profile(args):
     }
     row = {"units": args.units, "dim": args.dim, "batch": args.batch,
            "candidates": sparse.num_candidates}
-    for name, fn in stages.items():
-        row[name] = round(median_ms(fn, args.repeats), 2)
+    for name, ms in median_ms(stages, args.repeats).items():
+        row[name] = round(ms, 2)
     row["rehash_amortised"] = round(row["rehash_all_rows"] / sparse.index.rebuild_every, 2)
     return row
 

@@ -320,7 +320,9 @@ def test_sparse_hidden_runs_dense_and_sparse_rows(tmp_path):
     assert [(r["model"], r["active"]) for r in rows] == [
         ("Dense", 1.0), ("simhash pool 2", 0.1), ("wta", 0.1), ("simhash pool 2", 0.2)]
     assert rows[0]["mults_rel"] == 1.0 and all(r["mults_rel"] < 0.5 for r in rows[1:])
-    assert all(0 <= r["accuracy"] <= 1 and r["epoch_s"] > 0 for r in rows)
+    assert all(0 <= r["accuracy"] <= 1 and r["epoch_s"] > 0 and r["epoch_cpu_s"] > 0
+               for r in rows)
+    assert rows[0]["cpu_rel"] == 1.0 and all(r["cpu_rel"] > 0 for r in rows[1:])
     assert (tmp_path / "sparse_hidden_rectangles.png").exists()
 
 
@@ -330,7 +332,8 @@ def test_sparse_hidden_profile_times_every_stage(tmp_path):
     row = json.loads((tmp_path / "sparse_hidden_profile.json").read_text())["rows"][0]
     assert row["candidates"] == 10
     assert all(row[stage] > 0 for stage in ("dense_step", "sparse_step", "hash_and_query",
-                                            "hashed_matmul", "scatter", "rehash_all_rows"))
+                                            "hash", "query", "hashed_matmul", "scatter",
+                                            "rehash_all_rows"))
 
 
 @pytest.mark.slow
@@ -354,4 +357,5 @@ def test_shard_costs_measures_every_shard_and_estimates_the_layer(tmp_path):
     again = run_benchmark("bench_shard_costs.py", tmp_path, "--estimate-only", "--dim", "32",
                           "--batch", "16", "--num-uniform", "48", "--classes", "1000000",
                           "--shard-memory-gb", "0.1", "--workers", "2")
-    assert again.strip().splitlines()[-1].split() == out.split("Estimate")[1].strip().splitlines()[2].split()
+    first_row = out.split("Estimate")[1].strip().splitlines()[2]
+    assert again.strip().splitlines()[-1].split() == first_row.split()

@@ -226,3 +226,34 @@ def test_query_with_skewed_bucket_keys(max_bucket_size):
     candidates = tf_wta.query_index(query_buckets, index, 50, max_bucket_size=max_bucket_size)
     expected = references.query_index(unit_buckets, query_buckets, 50, max_bucket_size)
     np.testing.assert_array_equal(candidates.numpy(), expected)
+
+
+# The CPU query counts collisions densely (selecting over all N units) when a
+# row's expected hits are a fair share of N, else over a list of the units it
+# hits, and caches bucket ranges when buckets are few next to the batch
+# (cc/kernels/query_index_cpu.cc): (N, L, num_buckets, B, C, max_bucket_size)
+# for each combination, the hidden layer's defaults first.
+COUNTING_CASES = [
+    (1000, 100, 64, 64, 50, None),  # dense, cached ranges
+    (300, 40, 256, 10, 30, None),  # dense, searched ranges
+    (20_000, 10, 64, 64, 100, None),  # listed hits, cached ranges
+    (1000, 100, 64, 64, 50, 2),  # the cap makes the same index list its hits
+    (5000, 20, 4096, 30, 60, 3),  # listed hits, searched ranges
+]
+
+
+@pytest.mark.parametrize("num_units,num_tables,num_buckets,batch,num_candidates,max_bucket_size",
+                         COUNTING_CASES)
+def test_query_counting_strategies_match_brute_force(num_units, num_tables, num_buckets, batch,
+                                                     num_candidates, max_bucket_size):
+    rng = np.random.default_rng(num_units + num_tables)
+    # Skewed keys, like SimHash's: a few large buckets, many count ties.
+    popularity = rng.dirichlet(np.full(num_buckets, 0.3))
+    unit_buckets = rng.choice(num_buckets, (num_units, num_tables), p=popularity).astype(np.int32)
+    query_buckets = rng.choice(num_buckets, (batch, num_tables), p=popularity).astype(np.int32)
+    index = tf_wta.build_index(place(unit_buckets), num_buckets)
+    candidates = tf_wta.query_index(query_buckets, index, num_candidates,
+                                    max_bucket_size=max_bucket_size, check_index=False)
+    expected = references.query_index(unit_buckets, query_buckets, num_candidates,
+                                      max_bucket_size)
+    np.testing.assert_array_equal(candidates.numpy(), expected)

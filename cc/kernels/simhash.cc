@@ -3,6 +3,8 @@
 
 #include "cc/kernels/simhash.h"
 
+#include <vector>
+
 #include "cc/kernels/op_kernel_common.h"
 #include "cc/kernels/wta_hash.h"
 
@@ -19,12 +21,18 @@ struct Simhash<CPUDevice, T> {
     const int64_t num_hashes = windows.dimension(0);
     const int64_t window_size = windows.dimension(1);
     if (x.dimension(0) == 0 || num_hashes == 0) return;
+    const int64_t dim = x.dimension(1);
     WorkerPool(ctx)->ParallelFor(
-        x.dimension(0), 4 * num_hashes * window_size,
+        x.dimension(0), dim + 4 * num_hashes * window_size,
         [&](int64_t begin, int64_t end) {
+          // The row's projected values, converted once rather than at each
+          // of the num_hashes * window_size reads of a row entry.
+          std::vector<float> values(dim);
+          const float* row_values = values.data();
+          const auto value_of = [row_values](int32_t d) { return row_values[d]; };
           for (int64_t b = begin; b < end; ++b) {
             const T* row = &x(b, 0);
-            const auto value_of = [row](int32_t d) { return ProjectedValue(row[d]); };
+            for (int64_t d = 0; d < dim; ++d) values[d] = ProjectedValue(row[d]);
             for (int64_t m = 0; m < num_hashes; ++m) {
               codes(b, m) = ProjectionBit(&windows(m, 0), &signs(m, 0),
                                           window_size, value_of);

@@ -1,16 +1,17 @@
 // WtaBuildIndex, WtaQueryIndex and WtaQueryIndexPooled: op kernels (all
-// devices) and CPU functors.
+// devices) and the CPU functors of the build and the pooled query (the
+// per-row query's is in query_index_cpu.cc).
 #define EIGEN_USE_THREADS
 
 #include "cc/kernels/wta_index.h"
 
 #include <algorithm>
 #include <atomic>
-#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "cc/kernels/bucket_range.h"
 #include "cc/kernels/op_kernel_common.h"
 
 namespace tensorflow {
@@ -19,10 +20,6 @@ namespace {
 
 // Digit width of the build's LSD radix sort: 2**11 counters stay in L1.
 constexpr int kMaxDigitBits = 11;
-
-int BitWidth(uint32_t value) {
-  return value == 0 ? 0 : 32 - __builtin_clz(value);
-}
 
 // Sorts keys[0, n) (non-negative, below 2**bits) and their values by key,
 // stably. Scratch: key_tmp and value_tmp of n entries each.
@@ -60,115 +57,6 @@ void RadixSortPairs(int bits, int64_t n, int32_t* keys, int32_t* values,
     std::copy(src_keys, src_keys + n, keys);
     std::copy(src_values, src_values + n, values);
   }
-}
-
-// [first, last) of the entries equal to key in keys[0, n) (sorted
-// ascending): what std::equal_range returns, with far fewer cache misses.
-// Bucket keys spread over [0, num_buckets), so the search starts where an
-// even spread would put the key and gallops from there; a plain binary
-// search over a large table misses the cache at almost every step. On a
-// corrupted (unsorted) index the range may be wrong but stays in bounds.
-std::pair<int64_t, int64_t> GuidedEqualRange(const int32_t* keys, int64_t n,
-                                             int32_t key,
-                                             int64_t num_buckets) {
-  if (n == 0) return {0, 0};
-  const int64_t spread = static_cast<int64_t>(key) * n / num_buckets;
-  const int64_t guess = std::max<int64_t>(0, std::min(n - 1, spread));
-  int64_t lo, hi;  // the first entry >= key is in (lo, hi]
-  if (keys[guess] < key) {
-    lo = guess;
-    hi = guess + 1;
-    for (int64_t step = 1; hi < n && keys[hi] < key; step *= 2) {
-      lo = hi;
-      hi = lo + 2 * step;
-    }
-  } else {
-    hi = guess;
-    lo = guess - 1;
-    for (int64_t step = 1; lo >= 0 && keys[lo] >= key; step *= 2) {
-      hi = lo;
-      lo = hi - 2 * step;
-    }
-  }
-  lo = std::max<int64_t>(lo, -1);
-  hi = std::min(hi, n);
-  const int64_t first = std::lower_bound(keys + lo + 1, keys + hi, key) - keys;
-  // The first entry > key is in (lo, hi].
-  lo = first - 1;
-  hi = first;
-  for (int64_t step = 1; hi < n && keys[hi] <= key; step *= 2) {
-    lo = hi;
-    hi = lo + step;
-  }
-  hi = std::min(hi, n);
-  const int64_t last = std::upper_bound(keys + lo + 1, keys + hi, key) - keys;
-  return {first, last};
-}
-
-// The entries of `key` in table t of the index, cut to the first
-// max_bucket_size when that is >= 0 (what one bucket contributes to a query).
-std::pair<int64_t, int64_t> CappedBucketRange(
-    TTypes<int32_t>::ConstMatrix sorted_buckets, int64_t t, int32_t key,
-    int32_t num_buckets, int64_t max_bucket_size) {
-  auto range = GuidedEqualRange(&sorted_buckets(t, 0),
-                                sorted_buckets.dimension(1), key, num_buckets);
-  if (max_bucket_size >= 0) {
-    range.second = std::min(range.second, range.first + max_bucket_size);
-  }
-  return range;
-}
-
-// Scratch of one CPU worker for the query.
-struct QueryScratch {
-  explicit QueryScratch(int64_t num_units) : counts(num_units, 0) {}
-  std::vector<int32_t> counts;   // collisions per unit; all zero between rows
-  std::vector<int32_t> touched;  // the units whose count is nonzero
-  std::vector<int64_t> level_sizes;
-  std::vector<int32_t> selected;
-  std::vector<int32_t> ties;
-  std::vector<std::pair<int64_t, int64_t>> ranges;  // per table, this row
-};
-
-// Writes the best num_candidates of scratch->touched to out, padded with -1.
-void SelectTop(int64_t num_tables, int64_t num_candidates, QueryScratch* s,
-               int32_t* out) {
-  const std::vector<int32_t>& counts = s->counts;
-  const auto before = [&counts](int32_t a, int32_t b) {
-    return counts[a] != counts[b] ? counts[a] > counts[b] : a < b;
-  };
-  std::vector<int32_t>& selected = s->selected;
-  selected.clear();
-  if (static_cast<int64_t>(s->touched.size()) <= num_candidates) {
-    selected.swap(s->touched);
-  } else {
-    // Counts are at most L: a histogram gives the count of the last unit
-    // kept; every unit above it is kept, and the smallest ids at it.
-    s->level_sizes.assign(num_tables + 1, 0);
-    for (const int32_t unit : s->touched) ++s->level_sizes[counts[unit]];
-    int64_t above = 0;
-    int64_t threshold = num_tables;
-    while (above + s->level_sizes[threshold] < num_candidates) {
-      above += s->level_sizes[threshold--];
-    }
-    s->ties.clear();
-    for (const int32_t unit : s->touched) {
-      if (counts[unit] > threshold) {
-        selected.push_back(unit);
-      } else if (counts[unit] == threshold) {
-        s->ties.push_back(unit);
-      }
-    }
-    const int64_t needed = num_candidates - above;
-    std::nth_element(s->ties.begin(), s->ties.begin() + needed, s->ties.end());
-    selected.insert(selected.end(), s->ties.begin(), s->ties.begin() + needed);
-  }
-  std::sort(selected.begin(), selected.end(), before);
-  std::copy(selected.begin(), selected.end(), out);
-  std::fill(out + selected.size(), out + num_candidates, -1);
-  // Leave counts zero for the next row; touched may have been swapped away.
-  for (const int32_t unit : s->touched) s->counts[unit] = 0;
-  for (const int32_t unit : selected) s->counts[unit] = 0;
-  s->touched.clear();
 }
 
 }  // namespace
@@ -214,68 +102,6 @@ void WtaBuildIndex<CPUDevice>::operator()(
                                        units, key_tmp.data(), value_tmp.data());
                       }
                     });
-}
-
-template <>
-void WtaQueryIndex<CPUDevice>::operator()(
-    OpKernelContext* ctx, TTypes<int32_t>::ConstMatrix query_buckets,
-    TTypes<int32_t>::ConstMatrix sorted_buckets,
-    TTypes<int32_t>::ConstMatrix sorted_units, int32_t num_buckets,
-    int64_t max_bucket_size, TTypes<int32_t>::Matrix candidates) {
-  const int64_t batch = query_buckets.dimension(0);
-  const int64_t num_tables = sorted_buckets.dimension(0);
-  const int64_t num_units = sorted_buckets.dimension(1);
-  const int64_t num_candidates = candidates.dimension(1);
-  thread::ThreadPool* pool = WorkerPool(ctx);
-  // Dense per-worker counts (N int32), allocated on a worker's first row.
-  std::vector<std::unique_ptr<QueryScratch>> scratch(pool->NumThreads() + 1);
-  int64_t bucket_size = num_units / num_buckets + 1;
-  if (max_bucket_size >= 0)
-    bucket_size = std::min(bucket_size, max_bucket_size);
-  const int64_t cost_per_row =
-      num_tables *
-      (8 * BitWidth(static_cast<uint32_t>(num_units)) + 8 * bucket_size);
-  pool->ParallelForWithWorkerId(
-      batch, thread::ThreadPool::SchedulingParams::Adaptive(cost_per_row),
-      [&](int64_t begin, int64_t end, int worker) {
-        if (!scratch[worker])
-          scratch[worker].reset(new QueryScratch(num_units));
-        QueryScratch* s = scratch[worker].get();
-        for (int64_t b = begin; b < end; ++b) {
-          // Three passes over the tables, so that each pass's cache misses
-          // (a table's keys near the guess, then its bucket's unit ids) are
-          // in flight together rather than one after another.
-          for (int64_t t = 0; t < num_tables; ++t) {
-            const int64_t guess = std::min<int64_t>(
-                num_units - 1, static_cast<int64_t>(query_buckets(b, t)) *
-                                   num_units / num_buckets);
-            if (guess >= 0) __builtin_prefetch(&sorted_buckets(t, guess));
-          }
-          s->ranges.resize(num_tables);
-          for (int64_t t = 0; t < num_tables; ++t) {
-            const auto range =
-                CappedBucketRange(sorted_buckets, t, query_buckets(b, t),
-                                  num_buckets, max_bucket_size);
-            if (range.first < range.second) {
-              __builtin_prefetch(&sorted_units(t, range.first));
-            }
-            s->ranges[t] = range;
-          }
-          for (int64_t t = 0; t < num_tables; ++t) {
-            const int32_t* units = &sorted_units(t, 0);
-            for (int64_t i = s->ranges[t].first; i < s->ranges[t].second;
-                 ++i) {
-              const int32_t unit = units[i];
-              // Only reachable with check_index=false and a corrupted index.
-              if (static_cast<uint32_t>(unit) >=
-                  static_cast<uint64_t>(num_units))
-                continue;
-              if (s->counts[unit]++ == 0) s->touched.push_back(unit);
-            }
-          }
-          SelectTop(num_tables, num_candidates, s, &candidates(b, 0));
-        }
-      });
 }
 
 template <>

@@ -33,8 +33,9 @@ def mean_pool(vectors, pool_size):
         return vectors
     dim = int(vectors.shape[-1])
     groups = -(-dim // pool_size)
-    padded = tf.pad(vectors, [[0, 0], [0, groups * pool_size - dim]])
-    sums = tf.reduce_sum(tf.reshape(padded, [-1, groups, pool_size]), axis=-1)
+    if groups * pool_size > dim:
+        vectors = tf.pad(vectors, [[0, 0], [0, groups * pool_size - dim]])
+    sums = tf.reduce_sum(tf.reshape(vectors, [-1, groups, pool_size]), axis=-1)
     sizes = np.full(groups, pool_size, np.float64)
     sizes[-1] = dim - (groups - 1) * pool_size
     return sums / tf.constant(sizes, vectors.dtype)
