@@ -21,6 +21,8 @@ examples/learning_rate_groups.py) and wider FastfoodDense layers
   fastfood:       the hidden pair as FastfoodDense(4096, relu) (adaptive: S, G, B learned)
   fastfood-fixed: FastfoodDense with fixed diagonals (Le et al.; only biases train there)
   fastfood-gb, fastfood-s: FastfoodDense learning only G and B, or only S (diagnostics)
+  dense-fixed:    the Dense pair frozen at its random initialisation (random ReLU
+                  features, as fastfood-fixed; a diagnostic)
   linear:         standardise -> Dense(classes) (the example's Dense top, for reference)
 
 Reported per method: trainable parameters of the hidden layers and of the
@@ -47,6 +49,7 @@ from markdown_table import markdown_table  # noqa: E402
 
 METHODS = {  # name -> (hidden layer, learned diagonals or None, hidden layers used)
     "dense": ("Dense", None, True),
+    "dense-fixed": ("Dense", "", True),
     "fastfood": ("FastfoodDense", "SGB", True),
     "fastfood-fixed": ("FastfoodDense", "", True),
     "fastfood-gb": ("FastfoodDense", "GB", True),
@@ -104,6 +107,10 @@ def run_method(name, args, data):
     top = hidden_layer_top(hidden_layer, hidden_units, x_train.mean(0), x_train.var(0),
                            num_classes, learn_diagonals=learned or "", dropout=args.dropout)
     fastfood_layers = [layer for layer in top.layers if isinstance(layer, tf_wta.FastfoodDense)]
+    if hidden_layer == "Dense" and learned == "":
+        for layer in top.layers[:-1]:
+            if isinstance(layer, keras.layers.Dense):
+                layer.trainable = False
     scale_before = [float(np.mean(np.abs(layer.scaling.numpy()))) for layer in fastfood_layers]
     compile_classifier(top, make_optimizer(args.optimizer, args.learning_rate, args.momentum,
                                            args.diagonal_learning_rate, top))
@@ -113,7 +120,8 @@ def run_method(name, args, data):
     print(f"\n{name}: {top.name}, hidden {hidden_units or 'none'}", flush=True)
     result = fit_and_track(top, train, test, args.epochs, verbose=args.verbose)
     scale_after = [float(np.mean(np.abs(layer.scaling.numpy()))) for layer in fastfood_layers]
-    trained = f" (learned: {learned or 'none'})" if hidden_layer == "FastfoodDense" else ""
+    trained = (f" (learned: {learned or 'none'})" if hidden_layer == "FastfoodDense"
+               else " (fixed)" if learned == "" else "")
     hidden = (f"{len(hidden_units)} x {hidden_units[0]} {hidden_layer}{trained}"
               if has_hidden else "none")
     return {"method": name, "hidden": hidden,

@@ -311,10 +311,13 @@ def test_fastfood_dense_benchmark_with_sgd_diagonal_rate_and_wider_fastfood(tmp_
                         "--epochs", "2", "--batch-size", "16", "--optimizer", "sgd",
                         "--learning-rate", "1e-2", "--momentum", "0.5",
                         "--diagonal-learning-rate", "1e-1", "--methods", "dense", "fastfood",
-                        "--name", "sgd")
+                        "dense-fixed", "--name", "sgd")
     assert "SGD 0.01 (momentum 0.5), diagonals at 0.1" in out
     rows = {row["method"]: row for row in json.loads((tmp_path / "sgd.json").read_text())["rows"]}
     assert rows["dense"]["hidden"] == "1 x 64 Dense"
+    assert rows["dense-fixed"]["hidden"] == "1 x 64 Dense (fixed)"
+    assert rows["dense-fixed"]["hidden_params"] == 0
+    assert rows["dense-fixed"]["top_params"] == 64 * 20 + 20
     # 256 outputs from d = 64: 4 blocks of G and B, S and the bias.
     assert rows["fastfood"]["hidden"] == "1 x 256 FastfoodDense (learned: SGB)"
     assert rows["fastfood"]["hidden_params"] == 2 * 4 * 64 + 256 + 256
