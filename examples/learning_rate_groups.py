@@ -19,7 +19,9 @@ class _GroupRate:
         self._group_keys = {self._var_key(variable) for variable in group}
 
     def update_step(self, gradient, variable, learning_rate):
-        """Keras' per-variable step with the group's learning rate for a
+        """Keras' step of `variable` (float, any shape) by `gradient` (a tensor
+        or `tf.IndexedSlices` of its rows, as the parent optimizer takes),
+        `learning_rate` a float scalar, times `group_multiplier` for a
         variable of the group."""
         if self._var_key(variable) in self._group_keys:
             learning_rate = learning_rate * self.group_multiplier
