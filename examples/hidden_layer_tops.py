@@ -9,10 +9,12 @@ HIDDEN_LAYERS = ("Dense", "FastfoodDense")
 
 
 def hidden_layer_top(hidden_layer, hidden_units, mean, variance, num_classes,
-                     learn_diagonals=True, seed=0):
+                     learn_diagonals=True, seed=0, dropout=0.0):
     """features float32 [B, D] -> logits [B, num_classes]: standardisation with
     the training features' statistics, then one ReLU layer per entry of
-    `hidden_units` (`keras.layers.Dense` or `tf_wta.FastfoodDense`), then a
+    `hidden_units` (`keras.layers.Dense` or `tf_wta.FastfoodDense`), each
+    followed by `Dropout(dropout)` when dropout > 0 (AlexNet's fully
+    connected pair, which Deep Fried Convnets replace, has 0.5), then a
     `Dense(num_classes)` output (Deep Fried Convnets keep the softmax layer
     dense). No hidden units: the linear top (standardisation and the output
     layer only).
@@ -24,7 +26,9 @@ def hidden_layer_top(hidden_layer, hidden_units, mean, variance, num_classes,
       num_classes: int.
       learn_diagonals: FastfoodDense's: True (adaptive Fastfood, the paper's
         layer: S, G, B trained), False (fixed, Le et al.) or letters of "SGB".
-      seed: int, the seed of each FastfoodDense layer (layer i: seed + i).
+      seed: int, the seed of each FastfoodDense layer (layer i: seed + i)
+        and Dropout layer.
+      dropout: float in [0, 1), the dropout rate after each hidden layer.
     Returns:
       an uncompiled keras.Model named "<hidden_layer>_top".
     """
@@ -32,6 +36,8 @@ def hidden_layer_top(hidden_layer, hidden_units, mean, variance, num_classes,
         raise ValueError(f"hidden_layer must be one of {HIDDEN_LAYERS}, got {hidden_layer!r}")
     if any(int(units) < 1 for units in hidden_units):
         raise ValueError(f"hidden_units must be positive widths, got {list(hidden_units)!r}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     inputs = keras.Input((mean.shape[0],))
     x = keras.layers.Normalization(mean=mean, variance=variance)(inputs)
     for i, units in enumerate(hidden_units):
@@ -40,6 +46,8 @@ def hidden_layer_top(hidden_layer, hidden_units, mean, variance, num_classes,
         else:
             x = tf_wta.FastfoodDense(int(units), activation="relu",
                                      learn_diagonals=learn_diagonals, seed=seed + i)(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, seed=seed + i)(x)
     return keras.Model(inputs, keras.layers.Dense(num_classes)(x),
                        name=f"{hidden_layer.lower()}_top")
 

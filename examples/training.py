@@ -37,23 +37,26 @@ def fit_and_track(model, train, test, epochs, verbose=1):
       verbose: Keras verbosity of fit (1: progress bars).
     Returns:
       dict: "curve" a list of (cumulative training seconds, test top-1) per
-      epoch; "top1", "top5" the final test accuracies; "epoch_s" the median
-      training seconds per epoch; "step_ms" the median milliseconds per
-      training step (both leave out the first epoch, which traces the graph,
-      when there are more).
+      epoch; "train_top1" the training top-1 of each epoch (averaged over its
+      batches as they were trained); "top1", "top5" the final test
+      accuracies; "epoch_s" the median training seconds per epoch;
+      "step_ms" the median milliseconds per training step (both leave out the
+      first epoch, which traces the graph, when there are more).
     """
     timer = StepTimer()
-    curve, epoch_seconds, steps_per_epoch, trained = [], [], [], 0.0
+    curve, train_top1, epoch_seconds, steps_per_epoch, trained = [], [], [], [], 0.0
     for epoch in range(epochs):
         start = time.perf_counter()
-        model.fit(train, epochs=epoch + 1, initial_epoch=epoch, callbacks=[timer], shuffle=False,
-                  verbose=verbose)
+        history = model.fit(train, epochs=epoch + 1, initial_epoch=epoch, callbacks=[timer],
+                            shuffle=False, verbose=verbose)
         epoch_seconds.append(time.perf_counter() - start)
         steps_per_epoch.append(len(timer.seconds))
         trained += epoch_seconds[-1]
         metrics = model.evaluate(test, return_dict=True, verbose=0)
         curve.append((trained, metrics["top1"]))
+        train_top1.append(history.history["top1"][-1])
     skip = 1 if epochs > 1 else 0
-    return {"curve": curve, "top1": metrics["top1"], "top5": metrics["top5"],
+    return {"curve": curve, "train_top1": train_top1, "top1": metrics["top1"],
+            "top5": metrics["top5"],
             "epoch_s": statistics.median(epoch_seconds[skip:]),
             "step_ms": 1e3 * statistics.median(timer.seconds[steps_per_epoch[0] if skip else 0:])}

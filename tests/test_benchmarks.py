@@ -249,10 +249,11 @@ def test_extreme_classification_fails_on_a_failed_arm(tmp_path):
     assert "num_uniform" in result.stderr
 
 
-@pytest.mark.slow
-def test_fastfood_dense_benchmark_reads_cached_features(tmp_path):
-    # Learnable stand-in features in the example's cache: the benchmark only
-    # needs glyphs/tiny's metadata (40 classes) and the cached arrays.
+def cached_stand_in_features(tmp_path):
+    """Learnable stand-in features in the example's cache (48 per image,
+    glyphs/tiny's 40 classes, 8 train and 4 test images each): the
+    benchmark only needs glyphs/tiny's metadata and the cached arrays.
+    Returns the flags that point the benchmark at them."""
     sys.path.insert(0, os.path.join(os.path.dirname(BENCHMARKS), "examples"))
     from example_data import load_image_splits
     from features import cache_path
@@ -267,8 +268,13 @@ def test_fastfood_dense_benchmark_reads_cached_features(tmp_path):
         features = prototypes[labels] + 0.3 * rng.standard_normal((len(labels), 48))
         np.savez(cache_path(cache_dir, "DenseNet121", None, info.full_name, split, 32),
                  features=features.astype(np.float32), labels=labels)
-    out = run_benchmark("bench_fastfood_dense.py", tmp_path, "--dataset", "glyphs/tiny",
-                        "--data-dir", data_dir, "--cache-dir", cache_dir, "--classes", "20",
+    return ["--dataset", "glyphs/tiny", "--data-dir", data_dir, "--cache-dir", cache_dir]
+
+
+@pytest.mark.slow
+def test_fastfood_dense_benchmark_reads_cached_features(tmp_path):
+    out = run_benchmark("bench_fastfood_dense.py", tmp_path, *cached_stand_in_features(tmp_path),
+                        "--classes", "20",
                         "--hidden-units", "64", "64", "--epochs", "3", "--batch-size", "16",
                         "--learning-rate", "1e-2",
                         "--methods", "dense", "fastfood", "fastfood-fixed", "linear")
@@ -296,6 +302,40 @@ def test_fastfood_dense_benchmark_reads_cached_features(tmp_path):
         assert row["ms_per_step"] > 0 and len(row["curve"]) == 3
     assert "target, fastfood: 14x fewer hidden parameters (met: >= 10x)" in out
     assert (tmp_path / "fastfood_dense.png").exists() and (tmp_path / "fastfood_dense.svg").exists()
+
+
+@pytest.mark.slow
+def test_fastfood_dense_benchmark_with_sgd_diagonal_rate_and_wider_fastfood(tmp_path):
+    out = run_benchmark("bench_fastfood_dense.py", tmp_path, *cached_stand_in_features(tmp_path),
+                        "--classes", "20", "--hidden-units", "64", "--fastfood-units", "256",
+                        "--epochs", "2", "--batch-size", "16", "--optimizer", "sgd",
+                        "--learning-rate", "1e-2", "--momentum", "0.5",
+                        "--diagonal-learning-rate", "1e-1", "--methods", "dense", "fastfood",
+                        "dense-fixed", "--name", "sgd")
+    assert "SGD 0.01 (momentum 0.5), diagonals at 0.1" in out
+    rows = {row["method"]: row for row in json.loads((tmp_path / "sgd.json").read_text())["rows"]}
+    assert rows["dense"]["hidden"] == "1 x 64 Dense"
+    assert rows["dense-fixed"]["hidden"] == "1 x 64 Dense (fixed)"
+    assert rows["dense-fixed"]["hidden_params"] == 0
+    assert rows["dense-fixed"]["top_params"] == 64 * 20 + 20
+    # 256 outputs from d = 64: 4 blocks of G and B, S and the bias.
+    assert rows["fastfood"]["hidden"] == "1 x 256 FastfoodDense (learned: SGB)"
+    assert rows["fastfood"]["hidden_params"] == 2 * 4 * 64 + 256 + 256
+    assert rows["fastfood"]["top_params"] == rows["fastfood"]["hidden_params"] + 256 * 20 + 20
+    for row in rows.values():
+        assert len(row["top1_per_epoch"].split(", ")) == 2
+        assert all(0 <= float(a) <= 1 for a in row["train_top1_per_epoch"].split(", "))
+    mean_s_before, mean_s_after = rows["fastfood"]["mean_abs_S"].split("->")
+    assert mean_s_before != mean_s_after  # S trained, at its own rate
+
+
+def test_fastfood_dense_benchmark_rejects_a_bad_learning_rate(tmp_path):
+    env = {**os.environ, "TF_WTA_BENCHMARK_RESULTS": str(tmp_path)}
+    result = subprocess.run([sys.executable, os.path.join(BENCHMARKS, "bench_fastfood_dense.py"),
+                             "--diagonal-learning-rate", "0"], capture_output=True, text=True,
+                            env=env)
+    assert result.returncode == 2
+    assert "--diagonal-learning-rate must be > 0, got 0.0" in result.stderr
 
 
 def test_sparse_hidden_counts_hash_and_candidate_multiplications():

@@ -126,6 +126,25 @@ def test_hidden_layer_tops_shapes_parameters_and_bad_input():
         hidden_layer_top("Conv", [64], mean, variance, 10)
     with pytest.raises(ValueError, match="hidden_units must be positive widths"):
         hidden_layer_top("Dense", [64, 0], mean, variance, 10)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.0"):
+        hidden_layer_top("Dense", [64], mean, variance, 10, dropout=1.0)
+
+
+def test_hidden_layer_tops_drop_out_after_each_hidden_layer_in_training_only():
+    import keras
+    from hidden_layer_tops import hidden_layer_top, trainable_parameters
+
+    mean, variance = np.zeros(16, np.float32), np.ones(16, np.float32)
+    plain = hidden_layer_top("FastfoodDense", [32, 32], mean, variance, 5)
+    top = hidden_layer_top("FastfoodDense", [32, 32], mean, variance, 5, dropout=0.5)
+    dropouts = [layer for layer in top.layers if isinstance(layer, keras.layers.Dropout)]
+    assert [layer.rate for layer in dropouts] == [0.5, 0.5]
+    assert trainable_parameters(top, hidden_only=True) == trainable_parameters(plain, True)
+    top.set_weights(plain.get_weights())  # Dropout adds no weights
+    x = np.random.default_rng(0).standard_normal((64, 16)).astype(np.float32)
+    np.testing.assert_allclose(top(x, training=False), plain(x, training=False), rtol=1e-5,
+                               atol=1e-5)
+    assert not np.allclose(top(x, training=True), plain(x, training=True), atol=1e-3)
 
 
 def test_sparse_mlp(data_dir, capsys):

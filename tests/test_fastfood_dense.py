@@ -77,6 +77,22 @@ def test_initial_transform_is_like_a_gaussian_matrix():
     assert abs(np.mean(default(np.eye(256, dtype=np.float32)).numpy() ** 2) * 256 - 1) < 0.1
 
 
+def test_stacked_blocks_draw_their_own_diagonals_and_permutation():
+    # Deep Fried Convnets stack independent S_k H G_k Pi_k H B_k: blocks
+    # sharing B, G or Pi would repeat (or sign-flip) each other's outputs.
+    layer = tf_wta.FastfoodDense(4 * 64, seed=5)
+    layer.build((None, 64))
+    d, blocks = layer.dim, layer.num_blocks
+    perm = layer.permutation.numpy().reshape(blocks, d) - d * np.arange(blocks)[:, None]
+    assert all(sorted(row) == list(range(d)) for row in perm)
+    for name, values in (("B", layer.binary.numpy()), ("G", layer.gaussian.numpy()),
+                         ("S", layer.scaling.numpy().reshape(blocks, d)), ("Pi", perm)):
+        assert len({row.tobytes() for row in values}) == blocks, name
+    v = layer(np.eye(64, dtype=np.float32)).numpy().T  # rows of V: [256, 64]
+    correlation = np.corrcoef(v)[np.triu_indices(4 * 64, k=1)]
+    assert np.max(np.abs(correlation)) < 0.6  # no repeated or negated rows across blocks
+
+
 def test_fourier_features_approximate_the_rbf_kernel():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((8, 16)).astype(np.float32)
