@@ -399,3 +399,19 @@ def test_shard_costs_measures_every_shard_and_estimates_the_layer(tmp_path):
                           "--shard-memory-gb", "0.1", "--workers", "2")
     first_row = out.split("Estimate")[1].strip().splitlines()[2]
     assert again.strip().splitlines()[-1].split() == first_row.split()
+
+
+@pytest.mark.slow
+def test_fastfood_end_to_end_trains_both_cnns(tmp_path):
+    run_benchmark("bench_fastfood_end_to_end.py", tmp_path, "--dataset", "rectangles",
+                  "--train-size", "64", "--test-size", "40", "--conv-filters", "2", "4",
+                  "--hidden-units", "64", "64", "--epochs", "2", "--batch-size", "32")
+    rows = json.loads((tmp_path / "fastfood_end_to_end.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["dense", "fastfood"]
+    dense, fastfood = rows
+    # Dense pair: 64 x 64 + 64 weights and biases twice; Fastfood: S, G, B and bias
+    # per 64-wide block (64 features in) twice.
+    assert dense["hidden_params"] == 2 * (64 * 64 + 64)
+    assert fastfood["hidden_params"] == 2 * 4 * 64
+    assert dense["points_vs_dense"] == 0 and len(fastfood["top1_per_epoch"]) == 2
+    assert all(0 <= r["top1"] <= 1 for r in rows)
