@@ -186,3 +186,12 @@ def test_compile_warns_about_dense_update_optimizers_for_a_large_layer():
     model = tf_wta.WTAModel(inputs, layer(inputs))
     with pytest.warns(UserWarning, match="tf_wta.SparseSGD or tf_wta.SparseAdagrad"):
         model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
+
+
+def test_seeded_initializers_draw_other_rows_in_every_block():
+    for initializer in (keras.initializers.RandomNormal(seed=5),
+                        keras.initializers.GlorotUniform(seed=5)):
+        layer = tf_wta.ShardedWTADense(8, num_shards=2, seed=0, kernel_initializer=initializer)
+        layer.build((None, 16))
+        first, second = (kernel.numpy() for kernel in layer.kernel_shards)
+        assert not np.array_equal(first, second), type(initializer).__name__

@@ -102,7 +102,7 @@ class SparseAdagrad(keras.optimizers.Optimizer):
     exactly Adagrad (a zero gradient would not move them); with momentum the
     velocity is lazy, as in the paper's code, which updates only the active
     units' parameters. Dense gradients update every entry the same way. The
-    variable's rows are updated in place by `tf_wta.sparse_apply_sgd`, so
+    variable's rows are updated in place by `sparse_apply_sgd`'s op, so
     full reads of it stay free (see `SparseSGD`); the slots are read and
     written at the gradient's rows only.
 
@@ -171,7 +171,7 @@ class SparseAdagrad(keras.optimizers.Optimizer):
             moving = self.momentum * _gather(velocity, ids) - decrease
             _scatter_update(velocity, ids, moving)
             decrease = -moving
-        sparse_apply.sparse_apply_sgd(variable, 1.0, tf.IndexedSlices(decrease, ids))
+        sparse_apply.subtract_rows(variable, 1.0, decrease, ids)
 
     def get_config(self):
         """The constructor's arguments, for Keras saving."""

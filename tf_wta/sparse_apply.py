@@ -76,8 +76,24 @@ def sparse_apply_sgd(variable, learning_rate, gradient, name=None):
     Returns:
       The op (None in eager mode).
     """
-    handle = _handle(variable, "variable")
     rows, row_ids = aggregate_rows(gradient, variable.dtype)
+    return subtract_rows(variable, learning_rate, rows, row_ids, name=name)
+
+
+def subtract_rows(variable, learning_rate, rows, row_ids, name=None):
+    """`variable[row_ids[i]] -= learning_rate * rows[i]` in place, for rows
+    already aggregated (`aggregate_rows`): what `sparse_apply_sgd` runs.
+
+    Args:
+      variable: float32/float64 resource variable of shape [N, ...].
+      learning_rate: scalar (cast to the variable's dtype).
+      rows: [U, ...] in the variable's dtype; row_ids: int32 [U], distinct,
+        in [0, N) (checked as in `sparse_apply_sgd`).
+      name: optional op name.
+    Returns:
+      The op (None in eager mode).
+    """
+    handle = _handle(variable, "variable")
     return load_ops().wta_sparse_apply_sgd(
         handle, _scalar(learning_rate, variable.dtype), rows, row_ids, name=name)
 

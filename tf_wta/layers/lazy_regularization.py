@@ -23,11 +23,12 @@ class LazyRowRegularization:
         ids, _ = tf.unique(tf.boolean_mask(ids, ids >= 0))
         # Inside call, mixed precision reads the variables in the compute
         # dtype: the penalty is taken on float32 rows, like Keras' own.
+        kernel, bias = self._row_source()
         if self.kernel_regularizer is not None:
-            rows = tf.cast(gather_rows(self._row_source()[0], ids), tf.float32)
+            rows = tf.cast(gather_rows(kernel, ids), tf.float32)
             penalty += tf.cast(self.kernel_regularizer(rows), tf.float32)
-        if self.bias_regularizer is not None and self._row_source()[1] is not None:
-            rows = tf.cast(gather_rows(self._row_source()[1], ids), tf.float32)
+        if self.bias_regularizer is not None and bias is not None:
+            rows = tf.cast(gather_rows(bias, ids), tf.float32)
             penalty += tf.cast(self.bias_regularizer(rows), tf.float32)
         return penalty
 

@@ -25,16 +25,13 @@ def row_block(initializer, units, block_rows, input_dim, block):
     (block number `block` of a `ShardedWTADense`) that draws with the
     variance `row_per_unit(initializer)` has for the whole kernel: a
     variance-scaling initializer's scale is corrected for the block's
-    smaller fan, and a seeded one is offset by the block number (else every
-    block would draw the same rows)."""
+    smaller fan, and any seeded initializer's int seed is offset by the
+    block number (else every block would draw the same rows)."""
     initializer = row_per_unit(initializer)
-    if not isinstance(initializer, keras.initializers.VarianceScaling):
-        return initializer
-    ratio = (_fan(initializer.mode, block_rows, input_dim)
-             / _fan(initializer.mode, units, input_dim))
-    seed = initializer.seed
-    if isinstance(seed, int):
-        seed += block
-    return keras.initializers.VarianceScaling(scale=initializer.scale * ratio,
-                                              mode=initializer.mode,
-                                              distribution=initializer.distribution, seed=seed)
+    config = initializer.get_config()
+    if isinstance(config.get("seed"), int):
+        config["seed"] += block
+    if isinstance(initializer, keras.initializers.VarianceScaling):
+        config["scale"] *= (_fan(initializer.mode, block_rows, input_dim)
+                            / _fan(initializer.mode, units, input_dim))
+    return type(initializer).from_config(config)
