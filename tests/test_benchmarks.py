@@ -405,13 +405,33 @@ def test_shard_costs_measures_every_shard_and_estimates_the_layer(tmp_path):
 def test_fastfood_end_to_end_trains_both_cnns(tmp_path):
     run_benchmark("bench_fastfood_end_to_end.py", tmp_path, "--dataset", "rectangles",
                   "--train-size", "64", "--test-size", "40", "--conv-filters", "2", "4",
-                  "--hidden-units", "64", "64", "--epochs", "2", "--batch-size", "32")
-    rows = json.loads((tmp_path / "fastfood_end_to_end.json").read_text())["rows"]
-    assert [r["method"] for r in rows] == ["dense", "fastfood"]
-    dense, fastfood = rows
+                  "--hidden-units", "64", "64", "--epochs", "2", "--batch-size", "32",
+                  "--seeds", "0", "1", "--dropout", "0.5", "--name", "e2e")
+    rows = json.loads((tmp_path / "e2e.json").read_text())["rows"]
+    assert [(r["method"], r["seed"]) for r in rows] == [
+        ("dense", 0), ("fastfood", 0), ("dense", 1), ("fastfood", 1),
+        ("dense", "mean"), ("fastfood", "mean")]
+    dense, fastfood = rows[:2]
     # Dense pair: 64 x 64 + 64 weights and biases twice; Fastfood: S, G, B and bias
-    # per 64-wide block (64 features in) twice.
+    # per 64-wide block (64 features in) twice. Dropout adds no weights.
     assert dense["hidden_params"] == 2 * (64 * 64 + 64)
     assert fastfood["hidden_params"] == 2 * 4 * 64
     assert dense["points_vs_dense"] == 0 and len(fastfood["top1_per_epoch"]) == 2
     assert all(0 <= r["top1"] <= 1 for r in rows)
+    differences = [100 * (rows[i + 1]["top1"] - rows[i]["top1"]) for i in (0, 2)]
+    mean = rows[-1]
+    assert mean["points_vs_dense"] == pytest.approx(sum(differences) / 2, abs=0.01)
+    assert mean["points_vs_dense_sd"] == pytest.approx(abs(differences[0] - differences[1])
+                                                       / 2 ** 0.5, abs=0.01)
+    assert mean["top1_per_epoch"] == pytest.approx(
+        [(a + b) / 2 for a, b in zip(rows[1]["top1_per_epoch"], rows[3]["top1_per_epoch"])],
+        abs=1e-4)
+
+
+def test_fastfood_end_to_end_rejects_a_bad_dropout(tmp_path):
+    env = {**os.environ, "TF_WTA_BENCHMARK_RESULTS": str(tmp_path)}
+    result = subprocess.run([sys.executable, os.path.join(BENCHMARKS,
+                                                          "bench_fastfood_end_to_end.py"),
+                             "--dropout", "1"], capture_output=True, text=True, env=env)
+    assert result.returncode == 2
+    assert "--dropout must be in [0, 1), got 1.0" in result.stderr
