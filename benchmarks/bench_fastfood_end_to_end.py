@@ -93,6 +93,8 @@ def train(method, seed, data, args):
         seconds.append(time.perf_counter() - start)
         logits = model.predict(x_test, batch_size=1024, verbose=0)
         top1.append(float(np.mean(np.argmax(logits, axis=1) == y_test)))
+        print(f"{method} seed {seed} epoch {len(top1)}: {seconds[-1]:.1f} s, "
+              f"test top-1 {top1[-1]:.4f}", flush=True)
     hidden = sum(int(np.prod(w.shape)) for layer in model.layers
                  if layer.name.startswith("hidden_") for w in layer.trainable_weights)
     total = sum(int(np.prod(w.shape)) for w in model.trainable_weights)

@@ -134,7 +134,8 @@ def worker(args):
     if args.worker == "oracle":
         return {"oracle_top1": task.oracle_top1(x_test, y_test)}
     model = output_heads.build(args.worker, units, dim, args.learning_rate,
-                               num_candidates=args.num_candidates, num_sampled=args.num_sampled)
+                               num_candidates=args.num_candidates, num_sampled=args.num_sampled,
+                               num_uniform=args.num_uniform)
     tracker = ProgressTracker(exact_evaluator(model, x_test, y_test, args.eval_chunk),
                               args.steps[0], args.budget_s[0])
     common.reset_peak_memory()
@@ -243,6 +244,8 @@ def main():
                         help="WTADense's candidates per example")
     parser.add_argument("--num-sampled", type=int, default=128,
                         help="sampled softmax's samples per step (default: the same budget)")
+    parser.add_argument("--num-uniform", type=int, default=None,
+                        help="wta-shared's uniform draws per step (default: the layer's)")
     parser.add_argument("--noise", type=float, default=1.0)
     parser.add_argument("--nuisance", type=float, default=1.0)
     parser.add_argument("--within-group-cosine", type=float, default=0.5)

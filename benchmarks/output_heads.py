@@ -15,7 +15,7 @@ sparse ones):
            default shared mode is measured by bench_extreme_classification.py).
   wta-shared: tf_wta.WTADense(units) with the layer's defaults (one set of
            classes a step for the whole batch: its labels and 2,048 uniform
-           draws), in tf_wta.WTAModel.
+           draws, or `num_uniform`), in tf_wta.WTAModel.
 """
 import keras
 import tensorflow as tf
@@ -58,8 +58,11 @@ class SampledSoftmaxModel(keras.Model):
         return {"loss": loss}
 
 
-def build(method, units, dim, learning_rate, num_candidates=128, num_sampled=128, seed=0):
-    """A compiled model for `method` ("dense", "sampled", "wta" or "wta-shared").
+def build(method, units, dim, learning_rate, num_candidates=128, num_sampled=128,
+          num_uniform=None, seed=0):
+    """A compiled model for `method` ("dense", "sampled", "wta" or "wta-shared");
+    `num_uniform` is wta-shared's uniform draws per step (None: the layer's
+    default).
 
     Returns a keras.Model mapping float32 [B, D] to exact logits [B, units].
     """
@@ -74,7 +77,8 @@ def build(method, units, dim, learning_rate, num_candidates=128, num_sampled=128
                                 seed=seed)
         model = tf_wta.WTAModel(inputs, layer(inputs))
     elif method == "wta-shared":
-        model = tf_wta.WTAModel(inputs, tf_wta.WTADense(units, seed=seed)(inputs))
+        model = tf_wta.WTAModel(inputs, tf_wta.WTADense(units, num_uniform=num_uniform,
+                                                         seed=seed)(inputs))
     elif method == "sampled":
         model = SampledSoftmaxModel(units, dim, num_sampled)
         model.build((None, dim))

@@ -65,6 +65,14 @@ def test_time_to_accuracy_runs_every_method(tmp_path):
     assert (tmp_path / "time_to_accuracy.png").exists()
 
 
+def test_output_heads_pass_num_uniform_to_the_shared_layer():
+    import output_heads
+
+    default, chosen = (output_heads.build("wta-shared", 600, 8, 0.1, num_uniform=n)
+                       for n in (None, 7))
+    assert [default.layers[-1].num_uniform, chosen.layers[-1].num_uniform] == [600, 7]
+
+
 def test_top_k_inference_and_step_profile_run(tmp_path):
     run_benchmark("bench_top_k_inference.py", tmp_path, "--units", "3000", "--dim", "64",
                   "--batch", "32", "--candidates", "16", "64", "--query-noise", "0.25",
