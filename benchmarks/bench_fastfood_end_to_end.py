@@ -104,15 +104,21 @@ def train(method, seed, data, args):
 
 
 def plot(rows, path):
+    """Test top-1 per epoch: one line per method, the mean over seeds where
+    there are several (each seed then a thin line of the same colour)."""
     plt = common.pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for row in rows:
-        if row["seed"] == "mean":
-            continue
-        epochs = range(1, len(row["top1_per_epoch"]) + 1)
-        ax.plot(epochs, row["top1_per_epoch"], marker="o",
-                label=f"{row['method']} seed {row['seed']} "
-                      f"({row['hidden_params']:,} in the pair)")
+    several = any(row["seed"] == "mean" for row in rows)
+    for i, method in enumerate(dict.fromkeys(row["method"] for row in rows)):
+        color = f"C{i}"
+        for row in (r for r in rows if r["method"] == method):
+            epochs = range(1, len(row["top1_per_epoch"]) + 1)
+            if several and row["seed"] != "mean":
+                ax.plot(epochs, row["top1_per_epoch"], color=color, alpha=0.3, linewidth=0.8)
+            else:
+                label = "mean over seeds" if several else f"seed {row['seed']}"
+                ax.plot(epochs, row["top1_per_epoch"], color=color, marker="o",
+                        label=f"{method}, {label} ({row['hidden_params']:,} in the pair)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("test top-1")
     ax.set_title("CNN trained end to end: Dense vs FastfoodDense pair")

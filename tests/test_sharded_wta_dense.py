@@ -195,3 +195,60 @@ def test_seeded_initializers_draw_other_rows_in_every_block():
         layer.build((None, 16))
         first, second = (kernel.numpy() for kernel in layer.kernel_shards)
         assert not np.array_equal(first, second), type(initializer).__name__
+
+
+def test_candidate_quality_scans_the_blocks_as_the_whole_kernel():
+    _, sharded_model = same_weights(candidates="per_example", num_candidates=8, num_uniform=0)
+    layer = sharded_model.layers[-1]
+    x, _ = batch(16)
+    candidates = layer.training_candidates(x)
+    bias = np.concatenate([bias.numpy() for bias in layer.bias_shards])
+    # Chunks of 7 units cross the block boundaries (17, 34).
+    whole = tf_wta.candidate_quality(x, kernel_of(layer), bias, candidates, ks=(1, 5),
+                                     chunk_units=7)
+    kernel, bias_blocks = layer._row_source()
+    blocks = tf_wta.candidate_quality(x, kernel, bias_blocks, candidates, ks=(1, 5),
+                                      chunk_units=7)
+    assert blocks == pytest.approx(whole, rel=1e-6)
+    assert 0 < whole["recall@5"] < 1
+    callback = tf_wta.CandidateQuality(x, ks=(1, 5))
+    callback.set_model(sharded_model)
+    assert callback.measure() == pytest.approx(whole, rel=1e-6)
+
+
+def test_export_top_k_serves_the_blocks_hashed_top_k(tmp_path):
+    from model_helpers import run_python
+
+    _, sharded_model = same_weights(num_candidates=12)
+    layer = sharded_model.layers[-1]
+    x, _ = batch(16)
+    tf_wta.export_top_k(sharded_model, str(tmp_path / "top_k"), k=3)
+    scores, ids = layer.top_k(x, 3)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "ids.npy", ids.numpy())
+    run_python(
+        "import numpy as np, tensorflow as tf, tf_wta\n"
+        "tf_wta.load_ops()\n"
+        "served = tf.saved_model.load('top_k')\n"
+        "out = served.signatures['serving_default'](tf.constant(np.load('x.npy')))\n"
+        "np.testing.assert_array_equal(out['ids'].numpy(), np.load('ids.npy'))\n",
+        cwd=tmp_path)
+    found = ids.numpy() >= 0
+    assert found.all()
+    exact = sharded_model.predict(x, verbose=0)
+    np.testing.assert_allclose(scores.numpy(), np.take_along_axis(exact, ids.numpy(), 1),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_kernel_rescaling_copies_every_block():
+    def build(resolution, kernel_size):
+        inputs = keras.Input((resolution, resolution, 1))
+        x = keras.layers.Conv2D(16, kernel_size, padding="same")(inputs)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return tf_wta.WTAModel(inputs, tf_wta.ShardedWTADense(20, num_shards=3)(x))
+
+    low, full = build(8, 3), build(16, 6)
+    tf_wta.rescale_kernels(low, full)
+    for name in ("kernel_shards", "bias_shards"):
+        for copied, source in zip(getattr(full.layers[-1], name), getattr(low.layers[-1], name)):
+            np.testing.assert_array_equal(copied.numpy(), source.numpy())

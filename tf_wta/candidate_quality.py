@@ -4,6 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_wta.layers.row_shards import RowShards
+
 
 def candidate_quality(inputs, kernel, bias, candidates, ks=(1, 10), chunk_units=65536):
     """Measures candidates against the exact logits, without materialising
@@ -11,7 +13,9 @@ def candidate_quality(inputs, kernel, bias, candidates, ks=(1, 10), chunk_units=
 
     Args:
       inputs: float32 [B, D], the inputs of the output layer.
-      kernel: float32 [N, D], one row per class; bias: float32 [N] or None.
+      kernel: float32 [N, D], one row per class, or a `RowShards` of row
+        blocks (a `ShardedWTADense`'s); bias: float32 [N], a `RowShards`
+        or None.
       candidates: int32 [B, C] per example, or [C] shared by the batch; -1
         marks an empty slot and repeated ids count once.
       ks: the k of recall@k.
@@ -23,25 +27,29 @@ def candidate_quality(inputs, kernel, bias, candidates, ks=(1, 10), chunk_units=
       distinct candidates divided by that over all N classes.
     """
     inputs = tf.convert_to_tensor(inputs, tf.float32)
-    kernel = tf.convert_to_tensor(kernel)
-    bias = None if bias is None else tf.convert_to_tensor(bias)
-    num_units = int(kernel.shape[0])
+    if not isinstance(kernel, RowShards):
+        kernel = RowShards([tf.convert_to_tensor(kernel)])
+        bias = None if bias is None else RowShards([tf.convert_to_tensor(bias)])
     batch = int(inputs.shape[0])
     top = max(ks)
     best_logits = tf.fill([batch, 0], -np.inf)
     best_ids = tf.zeros([batch, 0], tf.int32)
     log_partition = tf.fill([batch], -np.inf)
-    for first in range(0, num_units, chunk_units):
-        last = min(num_units, first + chunk_units)
-        logits = tf.matmul(inputs, kernel[first:last], transpose_b=True)
-        if bias is not None:
-            logits += bias[first:last]
-        log_partition = tf.reduce_logsumexp(
-            tf.concat([log_partition[:, None], logits], axis=1), axis=1)
-        ids = tf.broadcast_to(tf.range(first, last, dtype=tf.int32), tf.shape(logits))
-        best_logits, columns = tf.math.top_k(tf.concat([best_logits, logits], axis=1),
-                                             min(top, int(best_logits.shape[1]) + last - first))
-        best_ids = tf.gather(tf.concat([best_ids, ids], axis=1), columns, batch_dims=1)
+    biases = [None] * len(kernel.blocks) if bias is None else bias.blocks
+    for offset, rows, row_bias in zip(kernel.offsets[:-1].tolist(), kernel.blocks, biases):
+        for start in range(0, int(rows.shape[0]), chunk_units):
+            stop = min(int(rows.shape[0]), start + chunk_units)
+            logits = tf.matmul(inputs, rows[start:stop], transpose_b=True)
+            if row_bias is not None:
+                logits += row_bias[start:stop]
+            log_partition = tf.reduce_logsumexp(
+                tf.concat([log_partition[:, None], logits], axis=1), axis=1)
+            ids = tf.broadcast_to(tf.range(offset + start, offset + stop, dtype=tf.int32),
+                                  tf.shape(logits))
+            best_logits, columns = tf.math.top_k(
+                tf.concat([best_logits, logits], axis=1),
+                min(top, int(best_logits.shape[1]) + stop - start))
+            best_ids = tf.gather(tf.concat([best_ids, ids], axis=1), columns, batch_dims=1)
 
     candidates = np.asarray(candidates)
     shared = candidates.ndim == 1
@@ -52,9 +60,9 @@ def candidate_quality(inputs, kernel, bias, candidates, ks=(1, 10), chunk_units=
                                               .mean() for b in range(batch)])) for k in ks}
 
     def candidate_log_partition(ids, x):
-        logits = tf.matmul(x, tf.gather(kernel, ids), transpose_b=True)
+        logits = tf.matmul(x, kernel.gather(ids), transpose_b=True)
         if bias is not None:
-            logits += tf.gather(bias, ids)
+            logits += bias.gather(ids)
         return tf.reduce_logsumexp(logits, axis=1)
 
     # A shared set is scored for the whole batch at once.
@@ -79,7 +87,8 @@ class CandidateQuality(keras.callbacks.Callback):
 
     Args:
       inputs: a held-out batch of model inputs (e.g. float `[256, D]`).
-      layer: the WTADense to measure (default: the model's last layer).
+      layer: the WTADense (or ShardedWTADense) to measure (default: the
+        model's last layer).
       ks: the k of recall@k, default (1, 10).
       every_n_steps: also measure every this many training steps (None: at
         epoch ends only).
@@ -97,8 +106,9 @@ class CandidateQuality(keras.callbacks.Callback):
         if self._features is None:
             self._features = keras.Model(self.model.input, layer.input)
         features = self._features(self.inputs, training=False)
-        quality = candidate_quality(features, layer.kernel, layer.bias,
-                                    layer.training_candidates(features), self.ks)
+        kernel, bias = layer._row_source()
+        quality = candidate_quality(features, kernel, bias, layer.training_candidates(features),
+                                    self.ks)
         self.measurements.append((self._step, quality))
         return quality
 

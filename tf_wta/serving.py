@@ -8,7 +8,8 @@ from tf_wta.layers.wta_dense import WTADense
 
 def export_top_k(model, path, k, num_candidates=None, input_signature=None):
     """Writes a SavedModel whose default signature returns the hashed top-k
-    classes of `model`, whose output is a `WTADense(mode="output")`.
+    classes of `model`, whose output is a `WTADense(mode="output")` (or a
+    `ShardedWTADense`).
 
     The graph holds tf_wta ops (the hash, the index query, the hashed
     matmul): reload it with `tf_wta.load_ops()` before
@@ -44,7 +45,7 @@ def export_top_k(model, path, k, num_candidates=None, input_signature=None):
         raise ValueError("export_top_k needs a model whose output layer is a "
                          f"WTADense(mode='output'), got {type(layer).__name__}")
     features = keras.Model(model.inputs, layer.input)
-    layer.index.ensure_current(layer.kernel, rebuilt_in_training=layer.num_candidates > 0)
+    layer._current_tables(rebuilt_in_training=layer.num_candidates > 0)
     if input_signature is None:
         input_signature = [tf.TensorSpec(tensor.shape, tensor.dtype, name=tensor.name)
                            for tensor in model.inputs]
