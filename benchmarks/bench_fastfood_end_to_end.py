@@ -1,10 +1,10 @@
 """FastfoodDense against Dense as the fully connected pair of a small CNN
 trained end to end, as Deep Fried Convnets train theirs (offline, CPU).
 
-    python benchmarks/bench_fastfood_end_to_end.py                  # Fashion-MNIST, ~15 min on 2 quiet cores
-    python benchmarks/bench_fastfood_end_to_end.py --dataset convex --epochs 8
+    python benchmarks/bench_fastfood_end_to_end.py                  # Fashion-MNIST, one seed, ~12 min on 2 cores
+    python benchmarks/bench_fastfood_end_to_end.py --seeds 0 1 2    # ~35 min
     python benchmarks/bench_fastfood_end_to_end.py --dataset convex --epochs 15 \
-        --seeds 0 1 2 --test-size 20000 --name fastfood_end_to_end_convex
+        --seeds 0 1 2 --test-size 20000 --name fastfood_end_to_end_convex   # ~55 min
 
 bench_fastfood_dense.py compares the two tops on frozen features of a
 randomly initialised backbone, where the paper's result cannot show: the
