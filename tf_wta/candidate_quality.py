@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_wta.layers.retrieval import logit_chunks, merge_top_k
 from tf_wta.layers.row_shards import RowShards
 
 
@@ -31,31 +32,19 @@ def candidate_quality(inputs, kernel, bias, candidates, ks=(1, 10), chunk_units=
         kernel = RowShards([tf.convert_to_tensor(kernel)])
         bias = None if bias is None else RowShards([tf.convert_to_tensor(bias)])
     batch = int(inputs.shape[0])
-    top = max(ks)
-    best_logits = tf.fill([batch, 0], -np.inf)
-    best_ids = tf.zeros([batch, 0], tf.int32)
-    log_partition = tf.fill([batch], -np.inf)
     biases = [None] * len(kernel.blocks) if bias is None else bias.blocks
-    for offset, rows, row_bias in zip(kernel.offsets[:-1].tolist(), kernel.blocks, biases):
-        for start in range(0, int(rows.shape[0]), chunk_units):
-            stop = min(int(rows.shape[0]), start + chunk_units)
-            logits = tf.matmul(inputs, rows[start:stop], transpose_b=True)
-            if row_bias is not None:
-                logits += row_bias[start:stop]
-            log_partition = tf.reduce_logsumexp(
-                tf.concat([log_partition[:, None], logits], axis=1), axis=1)
-            ids = tf.broadcast_to(tf.range(offset + start, offset + stop, dtype=tf.int32),
-                                  tf.shape(logits))
-            best_logits, columns = tf.math.top_k(
-                tf.concat([best_logits, logits], axis=1),
-                min(top, int(best_logits.shape[1]) + stop - start))
-            best_ids = tf.gather(tf.concat([best_ids, ids], axis=1), columns, batch_dims=1)
+    blocks = zip(kernel.offsets[:-1].tolist(), kernel.blocks, biases)
+    best, log_partition = None, tf.fill([batch], -np.inf)
+    for first, logits in logit_chunks(inputs, blocks, chunk_units):
+        log_partition = tf.reduce_logsumexp(
+            tf.concat([log_partition[:, None], logits], axis=1), axis=1)
+        best = merge_top_k(best, first, logits, max(ks))
+    best_ids = best[1].numpy()
 
     candidates = np.asarray(candidates)
     shared = candidates.ndim == 1
     rows = [candidates] if shared else list(candidates)
     chosen = [np.unique(row[row >= 0]) for row in rows]
-    best_ids = best_ids.numpy()
     quality = {f"recall@{k}": float(np.mean([np.isin(best_ids[b, :k], chosen[0 if shared else b])
                                               .mean() for b in range(batch)])) for k in ks}
 

@@ -64,23 +64,52 @@ class Retrieval:
         if k > self.units:
             raise ValueError(f"k={k} must be <= units={self.units}")
         chunk_units = positive_int(chunk_units, "chunk_units")
-        dtype = self.compute_dtype
-        inputs = tf.cast(inputs, dtype)
-        best_scores = best_ids = None
-        chunks = [(offset, kernel, bias, start, min(start + chunk_units, int(kernel.shape[0])))
-                  for offset, kernel, bias in self._kernel_blocks()
-                  for start in range(0, int(kernel.shape[0]), chunk_units)]
-        for offset, kernel, bias, start, stop in chunks:
-            logits = tf.matmul(inputs, tf.cast(kernel[start:stop], dtype), transpose_b=True)
+        inputs = tf.cast(inputs, self.compute_dtype)
+        best = None
+        for first, logits in logit_chunks(inputs, self._kernel_blocks(), chunk_units):
+            best = merge_top_k(best, first, logits, k)
+        return best
+
+
+def logit_chunks(inputs, blocks, chunk_units):
+    """The exact logits of inputs against blocks of rows, `chunk_units` rows
+    at a time, in the inputs' dtype.
+
+    Args:
+      inputs: float [B, D].
+      blocks: (first unit id, kernel [n_i, D], bias [n_i] or None) per block
+        of rows (`Retrieval._kernel_blocks`).
+      chunk_units: int >= 1.
+    Yields:
+      (first unit id, logits [B, n]) with n <= chunk_units, in unit order.
+    """
+    for offset, kernel, bias in blocks:
+        rows = int(kernel.shape[0])
+        for start in range(0, rows, chunk_units):
+            stop = min(rows, start + chunk_units)
+            logits = tf.matmul(inputs, tf.cast(kernel[start:stop], inputs.dtype),
+                               transpose_b=True)
             if bias is not None:
-                logits += tf.cast(bias[start:stop], dtype)
-            scores, ids = tf.math.top_k(logits, min(k, stop - start))
-            ids += offset + start
-            if best_scores is not None:
-                # Earlier chunks first, so that top_k's stable order keeps ties by id.
-                scores = tf.concat([best_scores, scores], axis=1)
-                ids = tf.concat([best_ids, ids], axis=1)
-                scores, columns = tf.math.top_k(scores, min(k, scores.shape[1]))
-                ids = tf.gather(ids, columns, batch_dims=1)
-            best_scores, best_ids = scores, ids
-        return best_scores, best_ids
+                logits += tf.cast(bias[start:stop], inputs.dtype)
+            yield offset + start, logits
+
+
+def merge_top_k(best, first, logits, k):
+    """The k best of `best` and a chunk of logits.
+
+    Args:
+      best: (scores [B, k'], int32 ids [B, k']) of the earlier chunks, or None.
+      first: int, the unit id of the chunk's first column.
+      logits: [B, n] of units first .. first + n - 1.
+      k: int >= 1.
+    Returns:
+      (scores, ids) [B, min(k, k' + n)], best first; ties keep the lower id
+      (earlier chunks come first and `tf.math.top_k` is stable).
+    """
+    ids = tf.broadcast_to(tf.range(first, first + int(logits.shape[1]), dtype=tf.int32),
+                          tf.shape(logits))
+    if best is not None:
+        logits = tf.concat([best[0], logits], axis=1)
+        ids = tf.concat([best[1], ids], axis=1)
+    scores, columns = tf.math.top_k(logits, min(k, int(logits.shape[1])))
+    return scores, tf.gather(ids, columns, batch_dims=1)
