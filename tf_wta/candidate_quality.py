@@ -32,10 +32,8 @@ def candidate_quality(inputs, kernel, bias, candidates, ks=(1, 10), chunk_units=
         kernel = RowShards([tf.convert_to_tensor(kernel)])
         bias = None if bias is None else RowShards([tf.convert_to_tensor(bias)])
     batch = int(inputs.shape[0])
-    biases = [None] * len(kernel.blocks) if bias is None else bias.blocks
-    blocks = zip(kernel.offsets[:-1].tolist(), kernel.blocks, biases)
     best, log_partition = None, tf.fill([batch], -np.inf)
-    for first, logits in logit_chunks(inputs, blocks, chunk_units):
+    for first, logits in logit_chunks(inputs, kernel.row_blocks(bias), chunk_units):
         log_partition = tf.reduce_logsumexp(
             tf.concat([log_partition[:, None], logits], axis=1), axis=1)
         best = merge_top_k(best, first, logits, max(ks))

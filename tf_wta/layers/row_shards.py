@@ -51,6 +51,12 @@ class RowShards:
         """N, the rows of all blocks together."""
         return int(self.offsets[-1])
 
+    def row_blocks(self, bias=None):
+        """(first row, block, bias block or None) of each block, the form
+        `logit_chunks` reads; `bias`: a `RowShards` of the same sizes, or None."""
+        biases = [None] * len(self.blocks) if bias is None else bias.blocks
+        return list(zip(self.offsets[:-1].tolist(), self.blocks, biases))
+
     def shard_of(self, ids):
         """Block of each global row id: int32, the shape of ids."""
         ids = tf.convert_to_tensor(ids, tf.int32)

@@ -128,9 +128,7 @@ class ShardedWTADense(WTADense):
         return RowShards(self.kernel_shards), bias
 
     def _kernel_blocks(self):
-        kernel = RowShards(self.kernel_shards)
-        biases = self.bias_shards if self.use_bias else [None] * self.num_shards
-        return list(zip(kernel.offsets[:-1].tolist(), self.kernel_shards, biases))
+        return RowShards(self.kernel_shards).row_blocks(self._row_source()[1])
 
     def _count_training_step(self, rebuild=True):
         for shard, index in enumerate(self.shard_indexes):
